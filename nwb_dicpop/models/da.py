@@ -1,0 +1,125 @@
+"""Midbrain dopaminergic (DA) neuron: the Qian et al. (2014) variant used by Drion and Fyon.
+Seven maximal conductances in the order ``Na, Kd, CaL, CaN, ERG, NMDA, leak`` (mS/cm^2); ERG
+is a three-state Markov channel, NMDA has an instantaneous magnesium block ([Mg] = 1.4).
+"""
+
+from __future__ import annotations
+
+from nwb_dicpop.models.declaration import (
+    Current,
+    Gate,
+    MarkovScheme,
+    NeuronModel,
+    SpikingBaseRecipe,
+)
+
+__all__ = ["DA"]
+
+
+def da_compensation_rule(g_s: float, g_u: float) -> tuple[str, str]:
+    """Published choice of the two conductances re-solved for a DA target (science.md 5.3)."""
+    if g_s < 0:
+        return ("ERG", "CaL")
+    return ("ERG", "Kd")
+
+
+DA = NeuronModel(
+    name="da",
+    description="Dopaminergic neuron, Qian et al. 2014 variant (7 conductances, ERG, NMDA)",
+    currents=(
+        Current(
+            "Na",
+            60.0,
+            (
+                Gate(
+                    "m",
+                    "1/(1 + exp(-(V + 30.0907)/9.7264))",
+                    "0.01 + 1/(-(15.6504 + 0.4043*V)/(exp(-19.565 - 0.5052*V) - 1)"
+                    " + 3.0212*exp(-0.007463*V))",
+                    exponent=3,
+                ),
+                Gate(
+                    "h",
+                    "1/(1 + exp((V + 54.0289)/10.7665))",
+                    "0.4 + 1/(0.00050754*exp(-0.063213*V) + 9.7529*exp(0.13442*V))",
+                ),
+            ),
+            "fast sodium",
+        ),
+        Current(
+            "Kd",
+            -85.0,
+            (Gate("n", "1/(1 + exp(-(V + 25)/12))", "20 - 18/(1 + exp(-(V + 38)/10))", exponent=3),),
+            "delayed-rectifier potassium",
+        ),
+        Current(
+            "CaL",
+            60.0,
+            (Gate("m", "1/(1 + exp(-(V + 50)/2))", "30 - 28/(1 + exp(-(V + 45)/3))", exponent=2),),
+            "L-type calcium",
+        ),
+        Current(
+            "CaN",
+            60.0,
+            (Gate("m", "1/(1 + exp(-(V + 30)/7))", "30 - 25/(1 + exp(-(V + 55)/6))"),),
+            "N-type calcium",
+        ),
+        Current(
+            "ERG",
+            -85.0,
+            (
+                Gate(
+                    "o",
+                    "a0*bi/(a0*(ai + bi) + b0*bi)",
+                    timescale="ultraslow",
+                    markov=MarkovScheme(
+                        derivatives={
+                            "o": "a0*(1 - o - i) + bi*i - (ai + b0)*o",
+                            "i": "ai*o - bi*i",
+                        },
+                        initial={"o": "a0", "i": "0"},
+                    ),
+                ),
+            ),
+            "ether-a-go-go related potassium (Markov: closed, open, inactivated)",
+        ),
+        Current(
+            "NMDA",
+            0.0,
+            (Gate("B", "1/(1 + 1.4*exp(-0.08*V)/10)", timescale="fast"),),
+            "NMDA receptor current with instantaneous Mg2+ block",
+        ),
+        Current("leak", -50.0, (), "leak"),
+    ),
+    leak="leak",
+    threshold=-55.5,
+    reference_timescales=("Na.m", "Kd.n", 100.0),
+    initial_voltage=-90.0,
+    voltage_limits=(-90.0, 0.0),
+    conductance_limits={
+        "Na": (0.0, 600.0),
+        "Kd": (0.0, 200.0),
+        "CaL": (0.0, 1.0),
+        "CaN": (0.0, 1.2),
+        "ERG": (0.0, 2.5),
+        "NMDA": (0.0, 2.0),
+        "leak": (1e-4, 0.2),
+    },
+    definitions={
+        "a0": "0.0036*exp(0.0759*V)",
+        "b0": "1.2523e-5*exp(-0.0671*V)",
+        "ai": "0.1*exp(0.1189*V)",
+        "bi": "0.003*exp(-0.0733*V)",
+    },
+    spiking_base=SpikingBaseRecipe(
+        leak_limits=(0.0087, 0.017),
+        sampled={"Kd": (6.0, 10.0), "CaL": (0.015, 0.075)},
+        fixed={"NMDA": 0.012},
+        compensating=("Na", "CaN", "ERG"),
+        g_s=0.5,
+        g_u=5.0,
+        g_f_slope=-3.9,
+        g_f_intercept=-11.0,
+    ),
+    compensation_rule=da_compensation_rule,
+)

@@ -1,0 +1,415 @@
+"""Numeric kernels derived from a model declaration: steady states, exact derivatives, DIC
+sensitivities.
+
+:func:`kernel_for` compiles a :class:`~nwb_dicpop.models.declaration.NeuronModel` once (sympy
+differentiation, then ``lambdify`` to numpy) and caches the result.  The DIC sensitivity of a
+current ``I_j = g_j prod_k x_k^p_k (V - E_j)`` per unit conductance is
+
+``S_f = prod_k x_k,inf^p_k + sum_k w_fs,k D_jk``, ``S_s = sum_k (w_su,k - w_fs,k) D_jk``,
+``S_u = sum_k (1 - w_su,k) D_jk``, with ``D_jk = d(prod x^p)/dx_k * (V - E_j) * dx_k,inf/dV``
+
+(science.md section 4).  Calcium-gated gates get a second term through
+``dCa_inf/dV``, weighted by the calcium time constant or put entirely in the ultraslow band
+(``NeuronModel.calcium_dic_convention``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from nwb_dicpop.models.declaration import NeuronModel
+from nwb_dicpop.models.expressions import VOLTAGE, _sympy, parse_expression
+
+__all__ = ["GateKernel", "ModelKernel", "VoltageSlice", "kernel_for", "log_weight"]
+
+_FORCED_WEIGHTS = {"fast": (1.0, 1.0), "slow": (0.0, 1.0), "ultraslow": (0.0, 0.0)}
+
+NumericFunction = Callable[[Any, Any], np.ndarray]
+
+
+def log_weight(tau: Any, tau_low: Any, tau_high: Any) -> np.ndarray:
+    """Log-linear weight: 1 for ``tau <= tau_low``, 0 for ``tau >= tau_high``, linear in log between."""
+    tau, tau_low, tau_high = np.log(tau), np.log(tau_low), np.log(tau_high)
+    return np.clip((tau_high - tau) / (tau_high - tau_low), 0.0, 1.0)
+
+
+def _lambdify(expr: Any, symbols: tuple[Any, Any]) -> NumericFunction:
+    sp = _sympy()
+    func = sp.lambdify(symbols, expr, modules="numpy")
+    constant = not (expr.free_symbols & set(symbols))
+
+    def evaluate(voltage: Any, calcium: Any) -> np.ndarray:
+        value = func(voltage, calcium)
+        if constant:
+            shape = np.broadcast_shapes(np.shape(voltage), np.shape(calcium))
+            return np.full(shape, float(value))
+        return np.asarray(value, dtype=np.float64)
+
+    return evaluate
+
+
+@dataclass(frozen=True)
+class GateKernel:
+    """Compiled functions of one gate; every function takes ``(V, Ca)`` (Ca ignored if unused)."""
+
+    current_index: int
+    name: str
+    exponent: int
+    steady_state: NumericFunction
+    d_steady_state_dv: NumericFunction
+    d_steady_state_dca: NumericFunction | None
+    time_constant: NumericFunction | None
+    forced_weights: tuple[float, float] | None
+
+    @property
+    def calcium_dependent(self) -> bool:
+        """True when the steady state depends on the calcium concentration."""
+        return self.d_steady_state_dca is not None
+
+
+class ModelKernel:
+    """All numeric functions of one model.  Build with :func:`kernel_for`."""
+
+    def __init__(self, model: NeuronModel) -> None:
+        sp = _sympy()
+        self.model = model
+        v = sp.Symbol(VOLTAGE, real=True)
+        ca_name = model.calcium.name if model.calcium is not None else "_Ca"
+        ca = sp.Symbol(ca_name, real=True)
+        symbols = (v, ca)
+        self.reversal = np.array([c.reversal for c in model.currents])
+        self.leak_index = model.index(model.leak)
+        self.gates: list[list[GateKernel]] = []
+        for j, current in enumerate(model.currents):
+            compiled = []
+            for gate in current.gates:
+                inf = parse_expression(model, gate.steady_state)
+                tau = None
+                if gate.time_constant is not None:
+                    tau = _lambdify(parse_expression(model, gate.time_constant), symbols)
+                dca = None
+                if model.calcium is not None and ca in inf.free_symbols:
+                    dca = _lambdify(sp.diff(inf, ca), symbols)
+                if gate.timescale is not None:
+                    forced = _FORCED_WEIGHTS[gate.timescale]
+                elif gate.is_instantaneous:
+                    forced = _FORCED_WEIGHTS["fast"]
+                else:
+                    forced = None
+                compiled.append(
+                    GateKernel(
+                        current_index=j,
+                        name=gate.name,
+                        exponent=gate.exponent,
+                        steady_state=_lambdify(inf, symbols),
+                        d_steady_state_dv=_lambdify(sp.diff(inf, v), symbols),
+                        d_steady_state_dca=dca,
+                        time_constant=tau,
+                        forced_weights=forced,
+                    )
+                )
+            self.gates.append(compiled)
+        self.calcium_currents: tuple[int, ...] = ()
+        if model.calcium is not None:
+            self.calcium_currents = tuple(model.index(n) for n in model.calcium.currents)
+            for j in self.calcium_currents:
+                if any(g.calcium_dependent for g in self.gates[j]):
+                    msg = f"Calcium current {model.currents[j].name!r} cannot itself be calcium-gated."
+                    raise ValueError(msg)
+        self.calcium_dependent_currents = tuple(
+            j for j, gates in enumerate(self.gates) if any(g.calcium_dependent for g in gates)
+        )
+        self._references = [self._reference(r) for r in model.reference_timescales]
+
+    # ------------------------------------------------------------------ helpers
+    def _reference(self, ref: str | float) -> NumericFunction:
+        if isinstance(ref, str):
+            current_name, _, gate_name = ref.partition(".")
+            j = self.model.index(current_name)
+            gate = next(g for g in self.gates[j] if g.name == gate_name)
+            if gate.time_constant is None:
+                msg = f"Reference timescale {ref!r} points to a gate without a time constant."
+                raise ValueError(msg)
+            return gate.time_constant
+        value = float(ref)
+        return lambda voltage, calcium: np.full(np.shape(voltage), value)
+
+    def reference_timescales(self, voltage: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fast, slow and ultraslow reference time constants (ms) at ``voltage``."""
+        tau_f, tau_s, tau_u = (ref(voltage, 0.0) for ref in self._references)
+        return tau_f, tau_s, tau_u
+
+    def _open_fraction(self, j: int, voltage: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``prod x_inf^p`` of a voltage-only current and its voltage derivative."""
+        value = np.ones(np.shape(voltage))
+        derivative = np.zeros(np.shape(voltage))
+        for gate in self.gates[j]:
+            x = gate.steady_state(voltage, 0.0)
+            dx = gate.d_steady_state_dv(voltage, 0.0)
+            p = gate.exponent
+            derivative = derivative * x**p + value * p * x ** (p - 1) * dx
+            value = value * x**p
+        return value, derivative
+
+    # ------------------------------------------------------------------ calcium
+    def calcium_steady_state(
+        self, voltage: np.ndarray, conductances: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Steady-state calcium and its voltage derivative.
+
+        Parameters
+        ----------
+        voltage : ndarray, shape (n_voltages,)
+        conductances : ndarray, shape (n_sets, n_conductances)
+
+        Returns
+        -------
+        calcium, d_calcium_dv : ndarray, shape (n_sets, n_voltages)
+        """
+        calcium_spec = self.model.calcium
+        if calcium_spec is None:
+            msg = f"Model {self.model.name!r} has no calcium dynamics."
+            raise ValueError(msg)
+        current = np.zeros((conductances.shape[0], np.size(voltage)))
+        d_current = np.zeros_like(current)
+        for j in self.calcium_currents:
+            open_fraction, d_open = self._open_fraction(j, voltage)
+            drive = voltage - self.reversal[j]
+            unit_current = open_fraction * drive
+            d_unit_current = d_open * drive + open_fraction
+            current += conductances[:, j, None] * unit_current[None, :]
+            d_current += conductances[:, j, None] * d_unit_current[None, :]
+        calcium = calcium_spec.beta - calcium_spec.alpha * current
+        return calcium, -calcium_spec.alpha * d_current
+
+    def _calcium_weights(self, voltage: Any) -> tuple[np.ndarray, np.ndarray]:
+        calcium_spec = self.model.calcium
+        assert calcium_spec is not None
+        if self.model.calcium_dic_convention == "ultraslow":
+            zeros = np.zeros(np.shape(voltage))
+            return zeros, zeros
+        tau_f, tau_s, tau_u = self.reference_timescales(voltage)
+        tau = calcium_spec.time_constant
+        return log_weight(tau, tau_f, tau_s), log_weight(tau, tau_s, tau_u)
+
+    # ------------------------------------------------------------------ sensitivities
+    def current_sensitivity(
+        self,
+        j: int,
+        voltage: Any,
+        calcium: Any = 0.0,
+        d_calcium_dv: Any = 0.0,
+    ) -> np.ndarray:
+        """DIC sensitivity ``(S_f, S_s, S_u)`` of current ``j`` per unit conductance.
+
+        ``voltage``, ``calcium`` and ``d_calcium_dv`` broadcast together; the result has their
+        broadcast shape plus a trailing axis of length 3.
+        """
+        shape = np.broadcast_shapes(np.shape(voltage), np.shape(calcium), np.shape(d_calcium_dv))
+        gates = self.gates[j]
+        fast = np.ones(shape)
+        slow = np.zeros(shape)
+        ultraslow = np.zeros(shape)
+        if not gates:
+            return np.stack([fast, slow, ultraslow], axis=-1)
+        drive = voltage - self.reversal[j]
+        values = [g.steady_state(voltage, calcium) for g in gates]
+        powers = [x**g.exponent for x, g in zip(values, gates, strict=True)]
+        fast = fast * np.prod(np.broadcast_arrays(*powers), axis=0)
+        tau_f, tau_s, tau_u = self.reference_timescales(voltage)
+        for k, gate in enumerate(gates):
+            others = np.ones(shape)
+            for m, power in enumerate(powers):
+                if m != k:
+                    others = others * power
+            partial = gate.exponent * values[k] ** (gate.exponent - 1) * others * drive
+            terms = [(partial * gate.d_steady_state_dv(voltage, calcium), self._gate_weights(gate, voltage, calcium, tau_f, tau_s, tau_u))]
+            if gate.d_steady_state_dca is not None:
+                term = partial * gate.d_steady_state_dca(voltage, calcium) * d_calcium_dv
+                terms.append((term, self._calcium_weights(voltage)))
+            for feedback, (w_fs, w_su) in terms:
+                fast = fast + w_fs * feedback
+                slow = slow + (w_su - w_fs) * feedback
+                ultraslow = ultraslow + (1.0 - w_su) * feedback
+        return np.stack(np.broadcast_arrays(fast, slow, ultraslow), axis=-1)
+
+    @staticmethod
+    def _gate_weights(
+        gate: GateKernel, voltage: Any, calcium: Any, tau_f: Any, tau_s: Any, tau_u: Any
+    ) -> tuple[Any, Any]:
+        if gate.forced_weights is not None:
+            return gate.forced_weights
+        assert gate.time_constant is not None
+        tau = gate.time_constant(voltage, calcium)
+        return log_weight(tau, tau_f, tau_s), log_weight(tau, tau_s, tau_u)
+
+    @lru_cache(maxsize=64)  # noqa: B019 - kernels live as long as the process anyway
+    def static_sensitivity(self, voltage: float) -> np.ndarray:
+        """Sensitivity matrix, shape (3, n_conductances), at one voltage, for currents whose
+        sensitivity does not depend on the conductances (calcium-gated columns are zero)."""
+        matrix = np.zeros((3, self.model.n_conductances))
+        for j in range(self.model.n_conductances):
+            if j not in self.calcium_dependent_currents:
+                matrix[:, j] = self.current_sensitivity(j, np.float64(voltage))
+        matrix.setflags(write=False)
+        return matrix
+
+    def static_sensitivity_grid(self, voltage: np.ndarray) -> np.ndarray:
+        """Like :meth:`static_sensitivity` on many voltages: shape (n_voltages, 3, n_conductances)."""
+        matrix = np.zeros((np.size(voltage), 3, self.model.n_conductances))
+        for j in range(self.model.n_conductances):
+            if j not in self.calcium_dependent_currents:
+                matrix[:, :, j] = self.current_sensitivity(j, voltage)
+        return matrix
+
+    def sensitivity_matrix(self, voltage: float, conductances: np.ndarray) -> np.ndarray:
+        """Full sensitivity matrix at one voltage for each conductance set.
+
+        Parameters
+        ----------
+        voltage : float
+            mV.
+        conductances : ndarray, shape (n_sets, n_conductances)
+            Only the calcium currents' conductances matter (through ``Ca_inf``).
+
+        Returns
+        -------
+        ndarray, shape (n_sets, 3, n_conductances)
+            Unnormalised (multiply by conductances and divide by ``g_leak`` to get DICs).
+        """
+        return self.at_voltage(float(voltage)).matrix(conductances)
+
+    @lru_cache(maxsize=64)  # noqa: B019
+    def at_voltage(self, voltage: float) -> VoltageSlice:
+        """Precomputed :class:`VoltageSlice` at ``voltage`` (mV), cached."""
+        return VoltageSlice(self, voltage)
+
+    def dics(self, conductances: np.ndarray, voltage: np.ndarray) -> np.ndarray:
+        """DICs of each conductance set at each voltage.
+
+        Parameters
+        ----------
+        conductances : ndarray, shape (n_sets, n_conductances)
+        voltage : ndarray, shape (n_voltages,)
+
+        Returns
+        -------
+        ndarray, shape (n_sets, n_voltages, 3)
+            ``g_f, g_s, g_u`` normalised by ``g_leak``.
+        """
+        static = self.static_sensitivity_grid(voltage)
+        out = np.einsum("mxj,nj->nmx", static, conductances)
+        if self.calcium_dependent_currents:
+            calcium, d_calcium = self.calcium_steady_state(voltage, conductances)
+            for j in self.calcium_dependent_currents:
+                sens = self.current_sensitivity(j, voltage[None, :], calcium, d_calcium)
+                out += sens * conductances[:, j, None, None]
+        return out / conductances[:, self.leak_index, None, None]
+
+
+class VoltageSlice:
+    """Everything :class:`ModelKernel` needs at one fixed voltage, precomputed.
+
+    At a fixed ``V`` the sensitivity matrix is a constant except for the columns of
+    calcium-gated currents, which depend on each set's steady-state calcium.  That calcium is
+    linear in the calcium conductances, so per set only a handful of array operations remain.
+    This is the hot path of compensation (many sets, one ``V_th``).
+    """
+
+    def __init__(self, kernel: ModelKernel, voltage: float) -> None:
+        sp = _sympy()
+        self.kernel = kernel
+        self.voltage = float(voltage)
+        self.static = kernel.static_sensitivity(self.voltage)
+        model = kernel.model
+        self.calcium_index = np.array(kernel.calcium_currents, dtype=np.intp)
+        self.columns: list[tuple[int, Callable[[np.ndarray, np.ndarray], np.ndarray]]] = []
+        if not kernel.calcium_dependent_currents:
+            return
+        v = np.array([self.voltage])
+        unit, d_unit = [], []
+        for j in kernel.calcium_currents:
+            open_fraction, d_open = kernel._open_fraction(j, v)
+            drive = v - kernel.reversal[j]
+            unit.append((open_fraction * drive)[0])
+            d_unit.append((d_open * drive + open_fraction)[0])
+        assert model.calcium is not None
+        self.alpha, self.beta = model.calcium.alpha, model.calcium.beta
+        self.unit_current = np.array(unit)
+        self.d_unit_current = np.array(d_unit)
+        ca = sp.Symbol(model.calcium.name, real=True)
+        dca = sp.Symbol("dCa_dV", real=True)
+        v_sym = sp.Symbol(VOLTAGE, real=True)
+        tau_f, tau_s, tau_u = (float(t) for t in kernel.reference_timescales(np.float64(self.voltage)))
+        w_ca = kernel._calcium_weights(np.float64(self.voltage))
+        for j in kernel.calcium_dependent_currents:
+            current = model.currents[j]
+            drive = self.voltage - current.reversal
+            infs = [parse_expression(model, g.steady_state) for g in current.gates]
+            at_v = [e.subs(v_sym, self.voltage) for e in infs]
+            powers = [x**g.exponent for x, g in zip(at_v, current.gates, strict=True)]
+            fast, slow, ultraslow = sp.Mul(*powers), sp.Integer(0), sp.Integer(0)
+            for k, gate in enumerate(current.gates):
+                others = sp.Mul(*[p for m, p in enumerate(powers) if m != k])
+                partial = gate.exponent * at_v[k] ** (gate.exponent - 1) * others * drive
+                d_v = sp.diff(infs[k], v_sym).subs(v_sym, self.voltage)
+                compiled = kernel.gates[j][k]
+                if compiled.forced_weights is not None:
+                    w_fs, w_su = compiled.forced_weights
+                else:
+                    tau_expr = parse_expression(model, gate.time_constant).subs(v_sym, self.voltage)
+                    if tau_expr.free_symbols:
+                        msg = "calcium-dependent time constants are not supported"
+                        raise NotImplementedError(msg)
+                    tau = float(tau_expr)
+                    w_fs = float(log_weight(tau, tau_f, tau_s))
+                    w_su = float(log_weight(tau, tau_s, tau_u))
+                terms = [(partial * d_v, w_fs, w_su)]
+                if ca in infs[k].free_symbols:
+                    d_c = sp.diff(infs[k], ca).subs(v_sym, self.voltage)
+                    terms.append((partial * d_c * dca, float(w_ca[0]), float(w_ca[1])))
+                for feedback, a, b in terms:
+                    fast += a * feedback
+                    slow += (b - a) * feedback
+                    ultraslow += (1.0 - b) * feedback
+            func = sp.lambdify((ca, dca), [fast, slow, ultraslow], modules="numpy", cse=True)
+
+            def column(calcium: np.ndarray, d_calcium: np.ndarray, func: Any = func) -> np.ndarray:
+                parts = np.broadcast_arrays(*func(calcium, d_calcium), calcium)[:3]
+                return np.stack(parts, axis=-1)
+
+            self.columns.append((j, column))
+
+    def calcium(self, conductances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Steady-state calcium and its voltage derivative for each set, shape (n_sets,)."""
+        g_ca = conductances[:, self.calcium_index]
+        return self.beta - self.alpha * (g_ca @ self.unit_current), -self.alpha * (g_ca @ self.d_unit_current)
+
+    def dependent_columns(self, conductances: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """``(j, S[:, :, j])`` for each calcium-gated current ``j``; arrays of shape (n_sets, 3)."""
+        if not self.columns:
+            return []
+        calcium, d_calcium = self.calcium(conductances)
+        return [(j, column(calcium, d_calcium)) for j, column in self.columns]
+
+    def matrix(self, conductances: np.ndarray) -> np.ndarray:
+        """Full sensitivity matrix, shape (n_sets, 3, n_conductances)."""
+        out = np.broadcast_to(self.static, (conductances.shape[0], *self.static.shape)).copy()
+        for j, column in self.dependent_columns(conductances):
+            out[:, :, j] = column
+        return out
+
+
+@lru_cache(maxsize=None)
+def _kernel_cache(model: NeuronModel) -> ModelKernel:
+    return ModelKernel(model)
+
+
+def kernel_for(model: NeuronModel) -> ModelKernel:
+    """The compiled kernel of ``model`` (built on first use, then cached)."""
+    return _kernel_cache(model)

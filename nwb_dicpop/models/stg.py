@@ -1,0 +1,137 @@
+"""Stomatogastric ganglion (STG) neuron: Liu et al. (1998) kinetics as used by Fyon et al.
+(2024) and Brandoit et al. (2025).  Eight maximal conductances in the order
+``Na, Kd, CaT, CaS, KCa, A, H, leak`` (mS/cm^2), intracellular calcium with fixed E_Ca.
+"""
+
+from __future__ import annotations
+
+from nwb_dicpop.models.declaration import (
+    CalciumDynamics,
+    Current,
+    Gate,
+    NeuronModel,
+    SpikingBaseRecipe,
+)
+
+__all__ = ["STG"]
+
+
+def _sig(shift: float, slope: float) -> str:
+    """Boltzmann ``1 / (1 + exp((V + shift) / slope))`` as an expression string."""
+    return f"1/(1 + exp((V + {shift})/{slope}))"
+
+
+def stg_compensation_rule(g_s: float, g_u: float) -> tuple[str, str]:
+    """Published choice of the two conductances re-solved for an STG target (science.md 5.3)."""
+    if g_u < 0:
+        return ("CaS", "A")
+    if g_s >= 0:
+        return ("A", "H")
+    return ("CaS", "H")
+
+
+STG = NeuronModel(
+    name="stg",
+    description="STG neuron, Liu et al. 1998 kinetics (8 conductances, calcium dynamics)",
+    currents=(
+        Current(
+            "Na",
+            50.0,
+            (
+                Gate("m", _sig(25.5, -5.29), f"1.32 - 1.26*{_sig(120.0, -25.0)}", exponent=3),
+                Gate(
+                    "h",
+                    _sig(48.9, 5.18),
+                    f"(0.67*{_sig(62.9, -10.0)})*(1.5 + {_sig(34.9, 3.6)})",
+                ),
+            ),
+            "fast sodium",
+        ),
+        Current(
+            "Kd",
+            -80.0,
+            (Gate("m", _sig(12.3, -11.8), f"7.2 - 6.4*{_sig(28.3, -19.2)}", exponent=4),),
+            "delayed-rectifier potassium",
+        ),
+        Current(
+            "CaT",
+            80.0,
+            (
+                Gate("m", _sig(27.1, -7.2), f"21.7 - 21.3*{_sig(68.1, -20.5)}", exponent=3),
+                Gate("h", _sig(32.1, 5.5), f"105 - 89.8*{_sig(55.0, -16.9)}"),
+            ),
+            "transient calcium",
+        ),
+        Current(
+            "CaS",
+            80.0,
+            (
+                Gate(
+                    "m",
+                    _sig(33.0, -8.1),
+                    "1.4 + 7/(exp((V + 27)/10) + exp(-(V + 70)/13))",
+                    exponent=3,
+                ),
+                Gate("h", _sig(60.0, 6.2), "60 + 150/(exp((V + 55)/9) + exp(-(V + 65)/16))"),
+            ),
+            "slow calcium",
+        ),
+        Current(
+            "KCa",
+            -80.0,
+            (
+                Gate(
+                    "m",
+                    f"(Ca/(Ca + 3))*{_sig(28.3, -12.6)}",
+                    f"90.3 - 75.1*{_sig(46.0, -22.7)}",
+                    exponent=4,
+                ),
+            ),
+            "calcium-activated potassium",
+        ),
+        Current(
+            "A",
+            -80.0,
+            (
+                Gate("m", _sig(27.2, -8.7), f"11.6 - 10.4*{_sig(32.9, -15.2)}", exponent=3),
+                Gate("h", _sig(56.9, 4.9), f"38.6 - 29.2*{_sig(38.9, -26.5)}"),
+            ),
+            "A-type potassium",
+        ),
+        Current(
+            "H",
+            -20.0,
+            (Gate("m", _sig(70.0, 6.0), f"272 + 1499*{_sig(42.2, -8.73)}"),),
+            "hyperpolarisation-activated cation",
+        ),
+        Current("leak", -50.0, (), "leak"),
+    ),
+    leak="leak",
+    threshold=-51.0,
+    reference_timescales=("Na.m", "Kd.m", "H.m"),
+    initial_voltage=-70.0,
+    voltage_limits=(-80.0, 0.0),
+    conductance_limits={
+        "Na": (0.0, 5e4),
+        "Kd": (0.0, 2e3),
+        "CaT": (0.0, 200.0),
+        "CaS": (0.0, 500.0),
+        "KCa": (0.0, 2e3),
+        "A": (0.0, 5e3),
+        "H": (0.0, 10.0),
+        "leak": (1e-4, 0.1),
+    },
+    calcium=CalciumDynamics(
+        currents=("CaT", "CaS"), alpha=0.94, beta=0.05, time_constant=20.0, initial=0.5
+    ),
+    spiking_base=SpikingBaseRecipe(
+        leak_limits=(0.007, 0.014),
+        sampled={"Kd": (70.0, 140.0), "CaT": (3.0, 7.0), "CaS": (6.0, 22.0), "KCa": (140.0, 180.0)},
+        compensating=("Na", "A", "H"),
+        g_s=4.0,
+        g_u=5.0,
+        g_f_slope=-1.0,
+        g_f_intercept=-2.2,
+    ),
+    compensation_rule=stg_compensation_rule,
+)

@@ -1,0 +1,37 @@
+"""The one place where the package's units are written down.
+
+Inside the package every quantity is a plain float in its canonical unit; readers convert on
+entry and writers annotate on exit.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONDUCTANCE_UNIT",
+    "CURRENT_UNIT",
+    "DIC_UNIT",
+    "TIME_UNIT",
+    "VOLTAGE_UNIT",
+    "MODEL_TIME_UNIT",
+    "ms_to_seconds",
+    "seconds_to_ms",
+]
+
+TIME_UNIT = "s"
+"""Spike times, durations and time steps crossing the public API."""
+MODEL_TIME_UNIT = "ms"
+"""Time inside model equations (gate time constants)."""
+VOLTAGE_UNIT = "mV"
+CONDUCTANCE_UNIT = "mS/cm^2"
+CURRENT_UNIT = "uA/cm^2"
+DIC_UNIT = "dimensionless (normalised by g_leak)"
+
+
+def ms_to_seconds(value: float) -> float:
+    """Milliseconds to seconds."""
+    return value * 1e-3
+
+
+def seconds_to_ms(value: float) -> float:
+    """Seconds to milliseconds."""
+    return value * 1e3
