@@ -388,7 +388,12 @@ def _reachability_at(
 
 def _resolve_set(spec: NeuronModel, compensating_set: Any, g_s: float, g_u: float, rng: np.random.Generator) -> tuple[str, ...]:
     if isinstance(compensating_set, str):
-        check_choice("compensating_set", compensating_set, ("rule", "auto"))
+        if compensating_set not in ("rule", "auto"):
+            msg = (
+                f"`compensating_set` must be 'rule', 'auto' or a pair of conductance names of model "
+                f"{spec.name!r} such as {spec.compensation_rule(g_s, g_u)}; got {compensating_set!r}."
+            )
+            raise ValueError(msg)
         return choose_compensating_set(spec, g_s, g_u, method=compensating_set, rng=rng)
     _check_set(spec, compensating_set, size=2)
     return tuple(compensating_set)
