@@ -34,6 +34,8 @@ _EXPORTS = {
     "reachability_map": "nwb_dicpop.compensation",
     "ReachabilityMap": "nwb_dicpop.compensation",
     "UnreachableTargetError": "nwb_dicpop.compensation",
+    "read_spike_trains": "nwb_dicpop.io",
+    "TimeUnitWarning": "nwb_dicpop.io",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
