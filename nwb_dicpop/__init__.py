@@ -36,6 +36,9 @@ _EXPORTS = {
     "UnreachableTargetError": "nwb_dicpop.compensation",
     "read_spike_trains": "nwb_dicpop.io",
     "TimeUnitWarning": "nwb_dicpop.io",
+    "write_results": "nwb_dicpop.nwb",
+    "read_results": "nwb_dicpop.nwb",
+    "DicpopResults": "nwb_dicpop.nwb",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
