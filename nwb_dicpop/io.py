@@ -220,6 +220,18 @@ def _reject_segment(segment: Any, kind: str) -> None:
         raise ValueError(msg)
 
 
+def close_ids(key: Any, available: Sequence[Any], n: int = 3) -> list[Any]:
+    """Ids of ``available`` that look like ``key``: similar text, else the numerically nearest."""
+    names = {str(a): a for a in available}
+    close = [names[c] for c in difflib.get_close_matches(str(key), list(names), n=n, cutoff=0.5)]
+    if close:
+        return close
+    numeric = [a for a in available if isinstance(a, (int, np.integer)) and not isinstance(a, bool)]
+    if isinstance(key, (int, np.integer)) and numeric:
+        return sorted(numeric, key=lambda a: (abs(int(a) - int(key)), int(a)))[:n]
+    return []
+
+
 def _select_positions(available: Sequence[Any], requested: Sequence[Any], where: str) -> list[int]:
     if isinstance(requested, (str, bytes)) or not isinstance(requested, Sequence | np.ndarray):
         msg = f"`unit_ids` must be a sequence of ids, e.g. [0, 3]; got {requested!r}."
@@ -234,8 +246,7 @@ def _select_positions(available: Sequence[Any], requested: Sequence[Any], where:
         if key in lookup:
             positions.append(lookup[key])
             continue
-        names = {str(a): a for a in available}
-        close = [names[c] for c in difflib.get_close_matches(str(key), list(names), n=3, cutoff=0.5)]
+        close = close_ids(key, available)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         shown = list(available) if len(available) <= 20 else [*available[:20], "..."]
         msg = f"Unknown unit id {key!r} in {where}; available ids: {shown}.{hint}"

@@ -32,6 +32,7 @@ import numpy as np
 from nwb_dicpop._files import atomic_destination
 from nwb_dicpop._validation import check_choice
 from nwb_dicpop.containers import DICEstimate, Population
+from nwb_dicpop.io import close_ids
 from nwb_dicpop.units import CONDUCTANCE_UNIT
 
 if TYPE_CHECKING:
@@ -377,10 +378,7 @@ class _UnitRows:
                 continue
             except (KeyError, TypeError, ValueError):
                 pass
-            import difflib
-
-            names = {str(i): i for i in self.ids}
-            close = [names[c] for c in difflib.get_close_matches(str(key), list(names), n=3, cutoff=0.5)]
+            close = close_ids(key, self.ids)
             hint = f" Did you mean {', '.join(map(str, close))}?" if close else ""
             shown = self.ids if len(self.ids) <= 20 else [*self.ids[:20], "..."]
             msg = f"{what} refers to unit id {key!r}, which is not in the Units table of {self.where} (ids {shown}).{hint}"
