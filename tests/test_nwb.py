@@ -379,6 +379,16 @@ def test_yaml_matches_generator_and_metaschema(tmp_path):
         jsonschema.validate(broken, schema)
 
 
+def test_docs_generated_from_yaml_are_current():
+    result = subprocess.run([sys.executable, str(REPO / "extensions" / "make_docs.py"), "--check"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    text = (REPO / "docs" / "extension.md").read_text()
+    for name in ("DICEstimates", "ConductancePopulations", "PopulationMembers", "SpikeStatistics",
+                 "DicpopProvenance", "ConductanceColumn"):
+        assert f"## {name}" in text
+
+
 def test_namespace_path_and_lazy_loading():
     assert extension_namespace_path() == REPO / "extensions" / "ndx-dicpop.namespace.yaml"
     script = (
