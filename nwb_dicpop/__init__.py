@@ -36,7 +36,7 @@ _EXPORTS = {
     "UnreachableTargetError": "nwb_dicpop.compensation",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS
 
 
 def __getattr__(name: str) -> Any:
