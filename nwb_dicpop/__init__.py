@@ -41,7 +41,7 @@ _EXPORTS = {
     "DicpopResults": "nwb_dicpop.nwb",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS
 
 
 def __getattr__(name: str) -> Any:

@@ -19,8 +19,9 @@ does not depend on which other units are generated with it.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -107,7 +108,10 @@ def compensate(
         check_finite_array("targets", targets, last_dim=len(rows)), (table.shape[0], len(rows))
     )
     v_th = spec.threshold if voltage is None else float(voltage)
-    return _compensate(kernel_for(spec), table.copy(), goal, unknown, row_idx, v_th, tolerance, max_iterations)
+    g, residual, _, n_iterations = _compensate(
+        kernel_for(spec), table.copy(), goal, unknown, row_idx, v_th, tolerance, max_iterations
+    )
+    return g, residual, n_iterations
 
 
 def _compensate(
@@ -119,8 +123,8 @@ def _compensate(
     voltage: float,
     tolerance: float,
     max_iterations: int,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Solve in place; see :func:`compensate`.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Solve in place; see :func:`compensate`.  Returns (g, residual, achieved DICs, n_solves).
 
     The sensitivity matrix depends on the unknowns only through the calcium conductances
     among them (via ``Ca_inf``).  With one such conductance the fixed point ``c = G(c)`` is
@@ -152,7 +156,7 @@ def _compensate(
 
     if not calcium_unknowns:
         g[:, unknown] = linear_solve(g)
-        return g, _residual(kernel, g, goal, rows, voltage), 1
+        return g, *_residual(kernel, g, goal, rows, voltage), 1
     # Fixed point on the calcium conductance c: solve with Ca_inf computed from c, read the
     # new c.  Start from each member's current value; secant steps when c is a scalar.
     calcium_columns = [unknown[k] for k in calcium_unknowns]
@@ -179,8 +183,7 @@ def _compensate(
         previous_c, previous_f = c, f
         c = np.where(converged[:, None], c, next_c)
     g[:, unknown] = solution
-    residual = _residual(kernel, g, goal, rows, voltage)
-    return g, residual, n_iterations
+    return g, *_residual(kernel, g, goal, rows, voltage), n_iterations
 
 
 def _batched_solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -223,11 +226,14 @@ def _det3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     )
 
 
-def _residual(kernel: ModelKernel, g: np.ndarray, goal: np.ndarray, rows: list[int], voltage: float) -> np.ndarray:
-    achieved = _dics_at(kernel, g, voltage)[:, rows]
+def _residual(
+    kernel: ModelKernel, g: np.ndarray, goal: np.ndarray, rows: list[int], voltage: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance to the goal on ``rows``, and the achieved DICs (n_sets, 3)."""
+    dics = _dics_at(kernel, g, voltage)
     with np.errstate(invalid="ignore"):
-        residual = np.linalg.norm(achieved - goal, axis=1)
-    return np.where(np.isfinite(residual), residual, np.inf)
+        residual = np.linalg.norm(dics[:, rows] - goal, axis=1)
+    return np.where(np.isfinite(residual), residual, np.inf), dics
 
 
 def _dics_at(kernel: ModelKernel, g: np.ndarray, voltage: float) -> np.ndarray:
@@ -281,7 +287,9 @@ def _draw_base(spec: NeuronModel, kernel: ModelKernel, n: int, rng: np.random.Ge
             g[:, spec.index(name)] = rng.uniform(lo, hi, size) * factor
         for name, value in recipe.fixed.items():
             g[:, spec.index(name)] = value * factor
-        g, residual, _ = _compensate(kernel, g, np.broadcast_to(goal, (size, 3)), unknown, [0, 1, 2], spec.threshold, 1e-12, 100)
+        g, residual, _, _ = _compensate(
+            kernel, g, np.broadcast_to(goal, (size, 3)), unknown, [0, 1, 2], spec.threshold, 1e-12, 100
+        )
         valid = _valid(spec, g, residual, 1e-6)
         out = np.concatenate([out, g[valid]])
     if out.shape[0] < n:
@@ -290,8 +298,11 @@ def _draw_base(spec: NeuronModel, kernel: ModelKernel, n: int, rng: np.random.Ge
     return out[:n]
 
 
+@functools.cache
 def _limits(spec: NeuronModel) -> np.ndarray:
-    return np.array([spec.conductance_limits[name] for name in spec.conductance_names])
+    limits = np.array([spec.conductance_limits[name] for name in spec.conductance_names], dtype=float)
+    limits.setflags(write=False)
+    return limits
 
 
 def _valid(spec: NeuronModel, g: np.ndarray, residual: np.ndarray, max_residual: float) -> np.ndarray:
@@ -302,7 +313,7 @@ def _valid(spec: NeuronModel, g: np.ndarray, residual: np.ndarray, max_residual:
 
 
 def generate_spiking_population(
-    model: str | NeuronModel, *, n_models: int, rng: None | int | np.random.Generator = None
+    model: str | NeuronModel, *, n_models: int, rng: int | np.random.Generator | None = None
 ) -> Population:
     """The degenerate spiking base population of a model (step 1 of compensation).
 
@@ -345,7 +356,7 @@ def choose_compensating_set(
     *,
     method: str = "rule",
     n_models: int = 64,
-    rng: None | int | np.random.Generator = 0,
+    rng: int | np.random.Generator | None = 0,
 ) -> tuple[str, str]:
     """The pair of conductances re-solved to reach ``(g_s, g_u)``.
 
@@ -381,7 +392,7 @@ def _reachability_at(
     scores = {}
     for pair in pairs:
         unknown = _check_set(spec, pair, size=2)
-        g, residual, _ = _compensate(kernel, base.copy(), goal, unknown, [1, 2], spec.threshold, 1e-10, 100)
+        g, residual, _, _ = _compensate(kernel, base.copy(), goal, unknown, [1, 2], spec.threshold, 1e-10, 100)
         scores[tuple(sorted(pair))] = float(np.mean(_valid(spec, g, residual, epsilon)))
     return scores
 
@@ -412,6 +423,7 @@ class _Job:
     accepted: list[np.ndarray]
     accepted_targets: list[np.ndarray]
     accepted_residual: list[np.ndarray]
+    accepted_dics: list[np.ndarray] = field(default_factory=list)
     drawn: int = 0
     n_valid: int = 0
     n_iterations: int = 1
@@ -434,7 +446,7 @@ def generate_population(
     max_residual: float = 1e-6,
     thresholds: bool = True,
     unit_id: Any = None,
-    rng: None | int | np.random.Generator = None,
+    rng: int | np.random.Generator | None = None,
 ) -> Population:
     """A degenerate population of ``n_models`` conductance sets with DICs ``(g_s, g_u)``.
 
@@ -505,7 +517,7 @@ def generate_populations(
     max_residual: float = 1e-6,
     thresholds: bool = True,
     unit_ids: Any = None,
-    rng: None | int | np.random.Generator = None,
+    rng: int | np.random.Generator | None = None,
 ) -> list[Population]:
     """One population per target, computed in one vectorised batch.
 
@@ -550,7 +562,7 @@ def _generate(
     max_residual: float,
     thresholds: bool,
     unit_ids: list[Any],
-    rng: None | int | np.random.Generator,
+    rng: int | np.random.Generator | None,
     spawn: bool,
 ) -> list[Population]:
     spec = get_model(model)
@@ -582,6 +594,7 @@ def _generate(
             spec, kernel, np.concatenate(job.accepted)[: job.needed], np.concatenate(job.accepted_targets)[: job.needed],
             job.mean, job.std, job.pair, job.n_iterations, job.drawn - job.n_valid, seed, uid,
             thresholds=thresholds, residual=np.concatenate(job.accepted_residual)[: job.needed],
+            dics=np.concatenate(job.accepted_dics)[: job.needed],
         )
         for job, uid in zip(jobs, unit_ids, strict=True)
     ]
@@ -603,10 +616,10 @@ def _draw_round(spec: NeuronModel, kernel: ModelKernel, jobs: list[_Job], tolera
         unknown = _check_set(spec, pair, size=2)
         g = np.concatenate([base for _, base, _ in items])
         goal = np.concatenate([targets for _, _, targets in items])
-        g, residual, n_iter = _compensate(kernel, g, goal, unknown, [1, 2], spec.threshold, tolerance, 200)
+        g, residual, dics, n_iter = _compensate(kernel, g, goal, unknown, [1, 2], spec.threshold, tolerance, 200)
         valid = _valid(spec, g, residual, max_residual)
         start = 0
-        for job, base, targets in items:
+        for job, base, _ in items:
             stop = start + base.shape[0]
             ok = valid[start:stop]
             job.drawn += base.shape[0]
@@ -615,6 +628,7 @@ def _draw_round(spec: NeuronModel, kernel: ModelKernel, jobs: list[_Job], tolera
             job.accepted.append(g[start:stop][ok])
             job.accepted_targets.append(goal[start:stop][ok])
             job.accepted_residual.append(residual[start:stop][ok])
+            job.accepted_dics.append(dics[start:stop][ok])
             start = stop
 
 
@@ -633,8 +647,10 @@ def _population(
     *,
     thresholds: bool,
     residual: np.ndarray | None = None,
+    dics: np.ndarray | None = None,
 ) -> Population:
-    dics = _dics_at(kernel, g, spec.threshold)
+    if dics is None:
+        dics = _dics_at(kernel, g, spec.threshold)
     if residual is None:
         residual = np.linalg.norm(dics[:, 1:] - targets, axis=1)
     if thresholds:
@@ -670,9 +686,9 @@ def _unreachable_message(spec: NeuronModel, job: _Job) -> str:
     reaching = sorted((s, p) for p, s in scores.items() if s > 0)[::-1][:4]
     span = _reachable_g_s_span(spec, job.pair, g_u, rng)
     lines = [
-        f"Target (g_s={g_s:.4g}, g_u={g_u:.4g}) of model {spec.name!r} cannot be reached with "
+        (f"Target (g_s={g_s:.4g}, g_u={g_u:.4g}) of model {spec.name!r} cannot be reached with "
         f"compensating set {job.pair}: {job.n_valid} of {job.drawn} drawn members had valid "
-        f"conductances (non-negative, within the model's conductance_limits).",
+        f"conductances (non-negative, within the model's conductance_limits)."),
     ]
     if span is None:
         lines.append(f"At g_u={g_u:.4g} this set reaches no g_s in [-30, 30].")
@@ -733,7 +749,7 @@ def reachability_map(
     g_u_values: Any = None,
     n_models: int = 100,
     epsilon: float = 0.1,
-    rng: None | int | np.random.Generator = None,
+    rng: int | np.random.Generator | None = None,
 ) -> ReachabilityMap:
     """Reachability of a grid of ``(g_s, g_u)`` targets by one compensating set (science.md 6).
 
@@ -772,7 +788,7 @@ def reachability_map(
         block = targets[start : start + chunk]
         g = np.tile(base, (block.shape[0], 1))
         goal = np.repeat(block, int(n_models), axis=0)
-        g, residual, _ = _compensate(kernel, g, goal, unknown, [1, 2], spec.threshold, 1e-10, 100)
+        g, residual, _, _ = _compensate(kernel, g, goal, unknown, [1, 2], spec.threshold, 1e-10, 100)
         ok = _valid(spec, g, residual, epsilon).reshape(block.shape[0], int(n_models))
         fraction[start : start + block.shape[0]] = ok.mean(axis=1)
     return ReachabilityMap(

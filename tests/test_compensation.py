@@ -12,7 +12,7 @@ import nwb_dicpop as ndp
 from nwb_dicpop.compensation import candidate_sets, compensate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hh_model import REFERENCE, make_hh  # noqa: E402
+from hh_model import REFERENCE, make_hh
 
 
 @pytest.mark.parametrize(
@@ -48,8 +48,8 @@ def test_calcium_iteration_converges_beyond_a_fixed_count():
     """With CaS re-solved the sensitivities depend on the unknown: one solve is not enough."""
     base = ndp.generate_spiking_population("stg", n_models=100, rng=2).conductances
     goal = np.array([-4.0, 5.0])
-    once, residual_once, _ = compensate("stg", base, goal, ("CaS", "H"), max_iterations=1)
-    full, residual_full, n_iterations = compensate("stg", base, goal, ("CaS", "H"))
+    _once, residual_once, _ = compensate("stg", base, goal, ("CaS", "H"), max_iterations=1)
+    _full, residual_full, n_iterations = compensate("stg", base, goal, ("CaS", "H"))
     assert residual_once.mean() > 1e-3  # science.md 5.3: ~0.25 for a single solve
     assert residual_full.max() < 1e-9
     assert 2 < n_iterations < 30

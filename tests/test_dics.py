@@ -14,7 +14,7 @@ from nwb_dicpop.models import get_model
 from nwb_dicpop.models.expressions import parse_expression
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hh_model import REFERENCE, make_hh  # noqa: E402
+from hh_model import REFERENCE, make_hh
 
 # science.md section 15
 STG_SPIKER = [6600.82, 125.961, 4.14918, 18.3416, 159.678, 413.833, 0.321589, 0.00957712]
@@ -46,7 +46,8 @@ def test_meca_examples_have_their_published_signs_and_sizes():
     np.testing.assert_allclose(bursting[:, 1], -5.0, atol=0.6)
     np.testing.assert_allclose(spiking[:, 2], 5.0, atol=0.3)
     np.testing.assert_allclose(bursting[:, 2], 5.0, atol=0.3)
-    assert np.all(spiking[:, 0] < -5) and np.all(bursting[:, 0] < -5)
+    assert np.all(spiking[:, 0] < -5)
+    assert np.all(bursting[:, 0] < -5)
 
 
 def test_bursters_have_negative_slow_feedback_spikers_positive():
@@ -122,7 +123,8 @@ def test_threshold_is_nan_with_reason_when_there_is_no_regenerative_region():
     no_sodium = list(STG_SPIKER)
     no_sodium[0] = 0.0
     result = ndp.find_threshold("stg", [no_sodium, STG_SPIKER])
-    assert np.isnan(result.voltage[0]) and np.isfinite(result.voltage[1])
+    assert np.isnan(result.voltage[0])
+    assert np.isfinite(result.voltage[1])
     assert "stays positive" in result.reason[0]
     assert result.reason[1] == ""
     assert result.found.tolist() == [False, True]
@@ -141,7 +143,8 @@ def test_third_model_declared_in_a_test_works_unchanged():
     v_th = ndp.find_threshold(model, REFERENCE).voltage
     assert -55.0 < v_th < -48.0
     g_f, g_s, g_u = ndp.compute_dics(model, REFERENCE, -51.0)
-    assert g_f < 0 < g_s and g_u > 0  # fast positive feedback, slow and ultraslow negative
+    assert g_f < 0 < g_s
+    assert g_u > 0
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def test_unknown_name_in_expression_is_reported():
         name="da-bad",
         definitions={**get_model("da").definitions, "a0": "0.0036*exp(0.0759*Vm)"},
     )
-    with pytest.raises(ValueError, match="unknown name.*'Vm'"):
+    with pytest.raises(ValueError, match=r"unknown name.*'Vm'"):
         ndp.compute_dics(bad, [34.1, 13.2, 0.02, 0.05, 0.2, 0.01, 0.012], -55.5)
 
 
