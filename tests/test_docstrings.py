@@ -7,7 +7,15 @@ import importlib
 
 import pytest
 
-MODULES = ["nwb_dicpop.dics", "nwb_dicpop.compensation", "nwb_dicpop.containers", "nwb_dicpop.models"]
+MODULES = [
+    "nwb_dicpop.dics",
+    "nwb_dicpop.compensation",
+    "nwb_dicpop.containers",
+    "nwb_dicpop.models",
+    "nwb_dicpop.io",
+    "nwb_dicpop.testing",
+    "nwb_dicpop.testing.mock",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
