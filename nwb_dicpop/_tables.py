@@ -46,6 +46,7 @@ _TIME_COLUMNS = ("time", "times", "spike_time", "spike_times", "t", "timestamp",
 # seconds (ISIs under 1 ms are below any refractory period).
 _MAX_PLAUSIBLE_MEDIAN_ISI_S = 5.0
 _MIN_PLAUSIBLE_MEDIAN_ISI_MS = 1.0
+_ISIS_PER_UNIT = 200
 
 
 class TimeUnitWarning(UserWarning):
@@ -70,7 +71,8 @@ def check_time_scale(times: Sequence[np.ndarray], time_unit: str, where: str) ->
     where : str
         The source, named in the warning.
     """
-    intervals = [np.diff(t) for t in times if t.size > 1]
+    # the first intervals of each unit are enough to tell seconds from milliseconds
+    intervals = [np.diff(t[: _ISIS_PER_UNIT + 1]) for t in times if t.size > 1]
     if not intervals:
         return
     pooled = np.concatenate(intervals)

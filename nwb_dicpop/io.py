@@ -282,9 +282,9 @@ def _finish(
         if not np.all(np.isfinite(unit_times)):
             msg = f"Spike times of unit {uid!r} in {source} contain NaN or infinite values."
             raise ValueError(msg)
-        if unit_times.size > 1 and np.any(np.diff(unit_times) < 0):
+        if unit_times.size > 1 and np.any(unit_times[1:] < unit_times[:-1]):
             if not sort:
-                first = int(np.argmax(np.diff(unit_times) < 0))
+                first = int(np.argmax(unit_times[1:] < unit_times[:-1]))
                 msg = (
                     f"Spike times of unit {uid!r} in {source} are not sorted (they decrease after "
                     f"index {first}). Pass sort=True to sort them on reading."
@@ -297,7 +297,9 @@ def _finish(
     clipped = []
     n_outside = 0
     for unit_times, a, b in zip(times, start, stop, strict=True):
-        inside = unit_times[(unit_times >= a) & (unit_times <= b)]
+        first = int(np.searchsorted(unit_times, a, side="left"))
+        last = int(np.searchsorted(unit_times, b, side="right"))
+        inside = unit_times[first:last]  # sorted: a slice, not a copy
         n_outside += unit_times.size - inside.size
         clipped.append(inside)
     if drop_outside_warning and n_outside and window is None:
