@@ -112,6 +112,23 @@ def parse_dandi_reference(reference: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+def _probe_api(api_url: str, timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/info/", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return  # reachable; the client reports what is wrong
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        msg = (
+            f"Could not reach the DANDI archive at {api_url} within {timeout} s "
+            f"({getattr(err, 'reason', err)}). Check your network, or pass the asset's https:// URL."
+        )
+        raise ConnectionError(msg) from err
+
+
 def resolve_dandi_url(reference: str, *, timeout: float = 30.0) -> str:
     """Resolve a ``dandi://`` asset reference to the asset's HTTPS content URL.
 
@@ -120,7 +137,7 @@ def resolve_dandi_url(reference: str, *, timeout: float = 30.0) -> str:
     reference : str
         ``"dandi://<dandiset>/<version>/<path>"``.
     timeout : float
-        Seconds allowed for each request to the archive API.
+        Seconds allowed to reach the archive API (one probe request before the client's calls).
 
     Returns
     -------
@@ -147,8 +164,9 @@ def resolve_dandi_url(reference: str, *, timeout: float = 30.0) -> str:
         raise ImportError(msg) from err
     try:
         with DandiAPIClient() as client:
-            with contextlib.suppress(AttributeError):
-                client.session.timeout = timeout  # older clients: best effort
+            api_url = getattr(client, "api_url", None)
+            if isinstance(api_url, str):
+                _probe_api(api_url, timeout)  # the client's own requests have no bounded timeout
             dandiset = client.get_dandiset(dandiset_id, version)
             asset = dandiset.get_asset_by_path(asset_path)
             url = asset.get_content_url(follow_redirects=1, strip_query=True)

@@ -30,6 +30,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nwb_dicpop._files import atomic_destination
+from nwb_dicpop._results_reader import (
+    VALIDATION_PREFIX,
+    read_dics,
+    read_populations,
+    read_provenance,
+    table_frame,
+)
 from nwb_dicpop._validation import check_choice
 from nwb_dicpop.containers import DICEstimate, Population
 from nwb_dicpop.io import close_ids
@@ -51,7 +58,6 @@ logger = logging.getLogger(__name__)
 EXTENSION_NAMESPACE = "ndx-dicpop"
 MODULE_NAME = "dicpop"
 _NAMESPACE_FILE = "ndx-dicpop.namespace.yaml"
-_VALIDATION_PREFIX = "validation_"
 _PROVENANCE_KEYS = ("model", "seeds", "settings")
 
 
@@ -534,7 +540,7 @@ def _validation_columns(validation: pd.DataFrame, keys: list[tuple[Any, int]], t
     for name in validation.columns:
         if name in ("unit_id", "member"):
             continue
-        column = f"{_VALIDATION_PREFIX}{name}"
+        column = f"{VALIDATION_PREFIX}{name}"
         if column in taken:
             msg = f"`validation` column {name!r} clashes with an existing column {column!r}."
             raise ValueError(msg)
@@ -684,129 +690,13 @@ def read_results(path: str | os.PathLike[str]) -> DicpopResults:
             raise ValueError(msg)
         module = nwbfile.processing[MODULE_NAME]
         ids = np.asarray(nwbfile.units.id.data[:]).astype(np.int64)
-        dics = _read_dics(module["dic_estimates"], ids) if "dic_estimates" in module.data_interfaces else None
+        dics = read_dics(module["dic_estimates"], ids) if "dic_estimates" in module.data_interfaces else None
         pops: tuple[Population, ...] = ()
         validation = None
         if "conductance_populations" in module.data_interfaces:
-            pops, validation = _read_populations(module["conductance_populations"], module["population_members"], ids)
+            pops, validation = read_populations(module["conductance_populations"], module["population_members"], ids)
         statistics = None
         if "spike_statistics" in module.data_interfaces:
-            statistics = _table_frame(module["spike_statistics"], ids)
-        provenance = _read_provenance(module["provenance"]) if "provenance" in module.data_interfaces else None
+            statistics = table_frame(module["spike_statistics"], ids)
+        provenance = read_provenance(module["provenance"]) if "provenance" in module.data_interfaces else None
     return DicpopResults(dics, pops, statistics, validation, provenance, source=str(file))
-
-
-def _column(table: Any, name: str) -> np.ndarray:
-    values = np.asarray(table[name].data[:])
-    if values.dtype.kind in "OS":
-        values = np.array([v.decode() if isinstance(v, bytes) else v for v in values], dtype=object)
-    return values
-
-
-def _read_dics(table: Any, ids: np.ndarray) -> DICEstimate:
-    unit_ids = ids[np.asarray(table["units"].data[:], dtype=np.int64)]
-    threshold = _column(table, "threshold")
-    g_f = _column(table, "g_f") if "g_f" in table.colnames else np.full(len(unit_ids), np.nan)
-    return DICEstimate(
-        unit_ids=tuple(int(u) for u in unit_ids),
-        model_name=str(table.model_name),
-        threshold=float(threshold[0]),
-        g_s=_column(table, "g_s"),
-        g_u=_column(table, "g_u"),
-        g_s_std=_column(table, "g_s_std"),
-        g_u_std=_column(table, "g_u_std"),
-        firing_class=tuple(str(v) for v in _column(table, "firing_class")),
-        out_of_distribution=_column(table, "out_of_distribution").astype(bool),
-        status=tuple(str(v) for v in _column(table, "status")),
-        network_version=str(table.network_version),
-        g_f=g_f,
-    )
-
-
-def _read_populations(
-    table: Any, members: Any, ids: np.ndarray
-) -> tuple[tuple[Population, ...], pd.DataFrame | None]:
-    import pandas as pd
-
-    unit_ids = ids[np.asarray(table["units"].data[:], dtype=np.int64)]
-    names_index = np.asarray(table["compensating_set"].data[:], dtype=np.int64)
-    flat_names = _column_target(table["compensating_set"])
-    starts = np.concatenate([[0], names_index[:-1]])
-    population = np.asarray(members["population"].data[:], dtype=np.int64)
-    member = np.asarray(members["member"].data[:], dtype=np.int64)
-    g_columns = [c for c in members.columns if getattr(c, "neurodata_type", "") == "ConductanceColumn"]
-    conductance_names = tuple(str(c.current) for c in g_columns)
-    conductances = np.column_stack([np.asarray(c.data[:], dtype=np.float64) for c in g_columns])
-    dics = np.column_stack([_column(members, f"dic_{n}") for n in ("g_f", "g_s", "g_u")]).astype(np.float64)
-    targets = np.column_stack([_column(members, "target_g_s"), _column(members, "target_g_u")]).astype(np.float64)
-    threshold = _column(members, "threshold").astype(np.float64)
-    residual = _column(members, "residual").astype(np.float64)
-    pops = []
-    for p in range(len(unit_ids)):
-        rows = np.flatnonzero(population == p)
-        rows = rows[np.argsort(member[rows], kind="stable")]
-        seed = int(_column(table, "seed")[p])
-        pops.append(
-            Population(
-                model_name=str(table.model_name),
-                conductance_names=conductance_names,
-                conductances=conductances[rows],
-                dics=dics[rows],
-                threshold=threshold[rows],
-                reference_threshold=float(_column(table, "reference_threshold")[p]),
-                targets=targets[rows],
-                target_mean=np.array([_column(table, "target_g_s")[p], _column(table, "target_g_u")[p]], dtype=float),
-                target_std=np.array([_column(table, "target_g_s_std")[p], _column(table, "target_g_u_std")[p]],
-                                    dtype=float),
-                compensating_set=tuple(str(n) for n in flat_names[starts[p] : names_index[p]]),
-                residual=residual[rows],
-                n_iterations=int(_column(table, "n_iterations")[p]),
-                n_rejected=int(_column(table, "n_rejected")[p]),
-                seed=None if seed < 0 else seed,
-                unit_id=int(unit_ids[p]),
-            )
-        )
-    validation_names = [c for c in members.colnames if c.startswith(_VALIDATION_PREFIX)]
-    validation = None
-    if validation_names:
-        validation = pd.DataFrame({"unit_id": unit_ids[population], "member": member})
-        for name in validation_names:
-            validation[name.removeprefix(_VALIDATION_PREFIX)] = _column(members, name)
-    return tuple(pops), validation
-
-
-def _column_target(index_column: Any) -> np.ndarray:
-    values = np.asarray(index_column.target.data[:])
-    return np.array([v.decode() if isinstance(v, bytes) else v for v in values], dtype=object)
-
-
-def _table_frame(table: Any, ids: np.ndarray) -> pd.DataFrame:
-    import pandas as pd
-
-    frame = pd.DataFrame({"unit_id": ids[np.asarray(table["units"].data[:], dtype=np.int64)]})
-    for name in table.colnames:
-        if name != "units":
-            frame[name] = _column(table, name)
-    return frame
-
-
-def _read_provenance(container: Any) -> dict[str, Any]:
-    def decode(text: Any) -> Any:
-        if text is None:
-            return None
-        text = text.decode() if isinstance(text, bytes) else str(text[()] if hasattr(text, "shape") else text)
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return text
-
-    date = container.date
-    return {
-        "software": str(container.software),
-        "software_version": str(container.software_version),
-        "date": date.isoformat() if hasattr(date, "isoformat") else str(date),
-        "model_declaration": decode(container.model_declaration),
-        "seeds": decode(container.seeds),
-        "settings": decode(container.settings),
-    }
-

@@ -354,7 +354,7 @@ def test_unreachable_url_fails_within_timeout():
 # --------------------------------------------------------------------------- DANDI
 
 
-def _fake_dandi(monkeypatch, url: str, calls: list, missing: bool = False):
+def _fake_dandi(monkeypatch, url: str, calls: list, missing: bool = False, api_url: str | None = None):
     class NotFoundError(Exception):
         pass
 
@@ -381,6 +381,8 @@ def _fake_dandi(monkeypatch, url: str, calls: list, missing: bool = False):
             calls.append(("dandiset", dandiset_id, version))
             return Dandiset()
 
+    if api_url is not None:
+        DandiAPIClient.api_url = api_url
     package = types.ModuleType("dandi")
     api = types.ModuleType("dandi.dandiapi")
     api.DandiAPIClient = DandiAPIClient
@@ -393,7 +395,7 @@ def test_dandi_reference_resolves_and_streams(monkeypatch, http_root, spikes):
     server, base = http_root
     write_mock_nwb(server.root / "asset.nwb", spikes)
     calls: list = []
-    _fake_dandi(monkeypatch, f"{base}/asset.nwb", calls)
+    _fake_dandi(monkeypatch, f"{base}/asset.nwb", calls, api_url=f"{base}/api")  # probe answers 404: reachable
     reference = "dandi://000123/0.240101.1200/sub-01/sub-01_ses-1_ecephys.nwb"
     read = read_spike_trains(reference, unit_ids=[2])
     assert read.source == reference
@@ -416,6 +418,15 @@ def test_dandi_errors(monkeypatch):
     _fake_dandi(monkeypatch, "http://unused", calls, missing=True)
     with pytest.raises(ValueError, match=r"DANDI could not resolve.*NotFoundError"):
         read_spike_trains("dandi://000123/draft/sub-01/a.nwb")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    _fake_dandi(monkeypatch, "http://unused", calls, api_url=f"http://127.0.0.1:{port}/api")
+    start = time.perf_counter()
+    with pytest.raises(ConnectionError, match="Could not reach the DANDI archive"):
+        read_spike_trains("dandi://000123/draft/sub-01/a.nwb", timeout=1.0)
+    assert time.perf_counter() - start < 5.0
 
 
 # --------------------------------------------------------------------------- Neo
