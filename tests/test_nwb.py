@@ -154,6 +154,11 @@ def test_roundtrip_single_parts_and_complete_validation(source, populations, tmp
     assert results.validation is None
     assert_population_equal(results.populations[0], populations[2])
     assert results.provenance["seeds"] == {"populations": {"3": 2}}  # recorded from the population
+    declared = read_results(
+        write_results(source, tmp_path / "model.nwb", populations=populations[2], provenance={"model": ndp.get_model("da")})
+    ).provenance["model_declaration"]
+    assert declared["name"] == "da"
+    assert declared["threshold"] == ndp.get_model("da").threshold
 
     complete = pd.DataFrame({"unit_id": [3, 3, 3], "member": [2, 0, 1], "passed": [True, True, False],
                              "n_spikes": np.array([3, 4, 5])})
