@@ -164,6 +164,33 @@ def _cmd_reachability(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_show(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    import nwb_dicpop as ndp
+
+    results = ndp.read_results(args.path)
+    rows = []
+    if results.dics is not None:
+        frame = results.dics.to_dataframe()
+        by_unit = {p.unit_id: p for p in results.populations}
+        valid = {}
+        if results.validation is not None and "valid" in results.validation:
+            valid = results.validation.groupby("unit_id")["valid"].mean().to_dict()
+        for record in frame.to_dict(orient="records"):
+            population = by_unit.get(record["unit_id"])
+            record["n_models"] = 0 if population is None else population.n_models
+            record["compensating_set"] = "" if population is None else "+".join(population.compensating_set)
+            record["valid_fraction"] = valid.get(record["unit_id"], np.nan)
+            rows.append(record)
+    table = pd.DataFrame(rows)
+    payload = {"source": results.source, "units": rows, "provenance": results.provenance}
+    title = f"{results!r}\nmodel: {results.dics.model_name if results.dics else '-'}"
+    _emit(args, table.round(3) if len(table) else "(no DIC estimates in this file)", payload, title)
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
@@ -217,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     reach.add_argument("--n-models", type=int, default=50, help="base members per target (default 50)")
     _common(reach)
     reach.set_defaults(func=_cmd_reachability)
+    show = sub.add_parser("show", help="print the per-unit results stored in an annotated NWB file")
+    show.add_argument("path", help="an NWB file written by nwb-dicpop (processing/dicpop)")
+    _common(show)
+    show.set_defaults(func=_cmd_show)
     return parser
 
 

@@ -61,3 +61,19 @@ def test_entry_point_runs_as_subprocess():
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["rows"][0]["g_f"] == pytest.approx(-6.16, abs=0.01)
+
+
+def test_show_prints_results_of_an_annotated_file(tmp_path, capsys):
+    import nwb_dicpop as ndp
+    from nwb_dicpop.testing import mock_dic_estimate, write_mock_nwb
+
+    source = write_mock_nwb(tmp_path / "session.nwb", n_units=3, rng=0)
+    dics = mock_dic_estimate([0, 1, 2], g_s=[-4.0, 3.0, -8.0], g_u=[5.0, 6.0, 7.0])
+    pops = ndp.generate_populations("stg", dics.g_s, dics.g_u, n_models=5, unit_ids=dics.unit_ids, rng=0)
+    annotated = ndp.write_results(source, dics=dics, populations=pops)
+    assert main(["show", str(annotated), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [u["n_models"] for u in payload["units"]] == [5, 5, 5]
+    assert payload["units"][2]["compensating_set"] == "CaS+H"
+    assert main(["show", str(tmp_path / "missing.nwb")]) == 1
+    assert "missing.nwb" in capsys.readouterr().err
