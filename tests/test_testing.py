@@ -123,3 +123,15 @@ def test_mock_dic_estimate():
     fixed = mock_dic_estimate([5], g_s=[1.5], g_u=[4.5])
     assert fixed.g_s[0] == 1.5
     assert fixed.g_u[0] == 4.5
+
+
+def test_extra_unit_columns_are_written_and_filterable(tmp_path):
+    from nwb_dicpop import read_spike_trains
+    from nwb_dicpop.testing import write_mock_nwb
+
+    path = write_mock_nwb(tmp_path / "extra.nwb", n_units=4, unit_columns={"model": ["stg", "da", "stg", "da"],
+                                                                          "true_g_s": [1.0, 2.0, 3.0, 4.0]})
+    spikes = read_spike_trains(path, where={"model": "da"})
+    assert spikes.unit_ids == (1, 3)
+    with pytest.raises(ValueError, match="one value per unit"):
+        write_mock_nwb(tmp_path / "bad.nwb", n_units=2, unit_columns={"model": ["stg"]})

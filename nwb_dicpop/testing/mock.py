@@ -205,6 +205,7 @@ def mock_nwbfile_with_units(
     resolution: float | None = 1.0 / 30000.0,
     session_start_time: datetime | None = None,
     identifier: str | None = None,
+    unit_columns: Mapping[str, Sequence[Any]] | None = None,
     rng: int | np.random.Generator | None = 0,
 ) -> NWBFile:
     """An in-memory ``pynwb.NWBFile`` with Subject, Units and epochs.
@@ -232,6 +233,8 @@ def mock_nwbfile_with_units(
         Default 2024-01-15 09:30 UTC.
     identifier : str, optional
         Default a random UUID (pynwb's mock default).
+    unit_columns : mapping of str to sequence, optional
+        Extra Units columns, one value per unit (e.g. the true DICs of simulated units).
     rng : None, int or numpy.random.Generator
         Seed or generator for the default spike trains.
 
@@ -300,6 +303,12 @@ def mock_nwbfile_with_units(
                        data=[str(u) for u in trains.unit_ids])
         )
         ids = np.arange(n, dtype=np.int64)
+    for name, values in (unit_columns or {}).items():
+        values = list(values)
+        if len(values) != n:
+            msg = f"`unit_columns[{name!r}]` needs one value per unit ({n}); got {len(values)}."
+            raise ValueError(msg)
+        columns.append(VectorData(name=str(name), description=f"{name} of each unit", data=values))
     nwbfile.units = Units(
         name="units",
         description="Mock sorted units",
