@@ -34,6 +34,7 @@ _EXPORTS = {
     "reachability_map": "nwb_dicpop.compensation",
     "ReachabilityMap": "nwb_dicpop.compensation",
     "UnreachableTargetError": "nwb_dicpop.compensation",
+    "simulate_population": "nwb_dicpop.simulation",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
