@@ -23,7 +23,7 @@ import shutil
 import threading
 import warnings
 from collections.abc import Sequence
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +32,16 @@ import numpy as np
 from nwb_dicpop._validation import check_choice, check_finite_array, normalize_rng, seed_of
 from nwb_dicpop.containers import Population, SimulationResult
 from nwb_dicpop.models import NeuronModel, get_model
+from nwb_dicpop.models.codegen import (
+    GENERATED_METHODS,
+    NOISE_FUNCTION,
+    brian2_equations,
+    brian2_name,
+    equation_text,
+    rk4_update_code,
+    rush_larsen_update_code,
+)
 from nwb_dicpop.models.dynamics import (
-    APPLIED_CURRENT,
     MIN_TIME_CONSTANT,
     SPIKE_RESET,
     SPIKE_THRESHOLD,
@@ -75,9 +83,6 @@ MAX_DT = 5e-5
 """Largest accepted step in seconds (0.05 ms); larger steps lose the 2 % fidelity.  Explicit
 methods are further limited by their stability bound on the fastest gate (see
 :func:`max_dt`)."""
-RUSH_LARSEN_METHODS = {"rush_larsen": 1, "rush_larsen2": 2}
-GENERATED_METHODS = ("rush_larsen", "rush_larsen2", "rk4")
-"""Integrators whose abstract code this module generates (with common subexpressions)."""
 METHODS = (*GENERATED_METHODS, "exponential_euler", "rk2", "euler")
 """Accepted ``method`` values; the last three are Brian2's own state updaters."""
 CODE_TARGETS = ("auto", "cython", "numpy")
@@ -87,7 +92,6 @@ NOISE_SAMPLING = {"stg": 1e-4, "da": 5e-5}
 """Step (s) of the grid on which white noise is drawn, per model (science.md section 3:
 the original sampling grid; sigma is the pre-filter standard deviation on this grid)."""
 DEFAULT_NOISE_SAMPLING = 1e-4
-_NOISE_NAME = "nwb_dicpop_noise"
 _MAX_NOISE_BYTES = 256 * 2**20
 _BRIAN_LOCK = threading.RLock()  # Brian2 keeps global state: one simulation at a time per process
 
@@ -120,176 +124,7 @@ def max_dt(model: str | NeuronModel, method: str) -> float:
     return limit
 
 
-# ---------------------------------------------------------------------------------- equations
-def _printer() -> Any:
-    import sympy as sp
-    from sympy.printing.str import StrPrinter
-
-    class BrianPrinter(StrPrinter):
-        """sympy -> Brian2 expression syntax (floats only, Max as clip)."""
-
-        def _print_Rational(self, expr: Any) -> str:
-            return repr(float(expr))
-
-        def _print_Max(self, expr: Any) -> str:
-            constants = [a for a in expr.args if a.is_number]
-            others = [a for a in expr.args if not a.is_number]
-            if len(constants) != 1 or len(others) != 1:
-                msg = f"cannot print {expr} for Brian2: only Max(expression, constant) is supported"
-                raise NotImplementedError(msg)
-            return f"clip({self._print(others[0])}, {float(constants[0])!r}, inf)"
-
-        def _print_Pow(self, expr: Any, rational: bool = False) -> str:
-            base, exponent = expr.args
-            if exponent.is_Integer and 1 < int(exponent) <= 4:
-                factor = self.parenthesize(base, 100)
-                return "(" + "*".join([factor] * int(exponent)) + ")"
-            if exponent == -1:
-                return f"1.0/{self.parenthesize(base, 100)}"
-            return super()._print_Pow(expr, rational)
-
-    del sp
-    return BrianPrinter()
-
-
-def _brian_name(state: str) -> str:
-    return "v" if state == "V" else f"x_{state}"
-
-
-@cache
-def _equation_text(
-    model: NeuronModel, freeze_instantaneous: bool, noise: bool = False
-) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Brian2 equations and, when frozen, the ``(variable, expression)`` of instantaneous gates."""
-    import sympy as sp
-
-    dynamics = dynamics_for(model)
-    printer = _printer()
-    v_mv = sp.Symbol("v_mV", real=True)
-    rename: dict[Any, Any] = {dynamics.symbols["V"]: v_mv}
-    for name in dynamics.state_names[1:]:
-        rename[dynamics.symbols[name]] = sp.Symbol(_brian_name(name), real=True)
-    rename[dynamics.symbols[APPLIED_CURRENT]] = sp.Symbol("I_noise", real=True) if noise else sp.Integer(0)
-    frozen = []
-    derivatives = dynamics.derivatives
-    if freeze_instantaneous and dynamics.instantaneous:
-        derivatives = dynamics.derivatives_with_instantaneous
-        for name, expr in dynamics.instantaneous.items():
-            rename[sp.Symbol(name, real=True)] = sp.Symbol(_brian_name(name), real=True)
-            frozen.append((_brian_name(name), printer.doprint(expr.xreplace(rename))))
-    lines = []
-    for name, derivative in zip(dynamics.state_names, derivatives, strict=True):
-        text = printer.doprint(derivative.xreplace(rename))
-        if name == "V":
-            lines.append(f"dv/dt = ({text})*mV/ms : volt")
-        else:
-            lines.append(f"d{_brian_name(name)}/dt = ({text})/ms : 1")
-    lines.append("v_mV = v/mV : 1")
-    lines.extend(f"g_{current.name} : 1 (constant)" for current in model.currents)
-    if noise:
-        lines.append(f"I_noise = {_NOISE_NAME}(t, i) : 1")
-    lines.extend(f"{name} : 1" for name, _ in frozen)
-    return "\n".join(lines), tuple(frozen)
-
-
-@cache
-def _rush_larsen_code(model: NeuronModel, order: int, noise: bool) -> str:
-    """Abstract code of one generalised Rush-Larsen step (Sundnes et al. 2009).
-
-    Every state ``x`` with derivative ``f`` is advanced with its own diagonal linearisation
-    ``a = df/dx``: ``x_new = x + dt * f * exprel(a * dt)``, which is exact for the gates
-    (``f`` linear in ``x``: the classical exponential / Rush-Larsen update) and handles the
-    non-linear voltage equation (NMDA block) without freezing anything.  ``order=2`` takes
-    the half step first and uses the midpoint linearisation for the full step (GRL2, second
-    order).  Common subexpressions are computed once.
-    """
-    import sympy as sp
-
-    dynamics = dynamics_for(model)
-    printer = _printer()
-    dt = sp.Symbol("_dt", real=True)
-    states = [dynamics.symbols[name] for name in dynamics.state_names]
-    names = [_brian_name(name) for name in dynamics.state_names]
-    start = {x: sp.Symbol("_V" if n == "v" else n, real=True) for x, n in zip(states, names, strict=True)}
-    applied = dynamics.symbols[APPLIED_CURRENT]
-    derivatives = list(dynamics.derivatives)
-    linear = [sp.diff(f, x) for f, x in zip(derivatives, states, strict=True)]
-    lines = ["_V = v/mV", "_dt = dt/ms"]
-
-    def stage(at: dict[Any, Any], current: Any, step: Any, prefix: str, anchor: dict[Any, Any] | None) -> list[str]:
-        out = []
-        values = [f.xreplace({**at, applied: current}) for f in derivatives]
-        slopes = [a.xreplace({**at, applied: current}) for a in linear]
-        increments = []
-        for k, x in enumerate(states):
-            rate = values[k]
-            if anchor is not None:  # linearisation at the midpoint, integrated from the start
-                rate = rate + slopes[k] * (anchor[x] - at[x])
-            increments.append(step * rate * sp.Function("exprel")(slopes[k] * step))
-        temporaries, reduced = sp.cse(increments, symbols=sp.numbered_symbols(f"_{prefix}c"), optimizations="basic")
-        out.extend(f"{t} = {printer.doprint(e)}" for t, e in temporaries)
-        base = at if anchor is None else anchor
-        for x, name, increment in zip(states, names, reduced, strict=True):
-            out.append(f"_{prefix}_{name} = {printer.doprint(base[x])} + {printer.doprint(increment)}")
-        return out
-
-    current = sp.Symbol("_I", real=True) if noise else sp.Integer(0)
-    if noise:
-        lines.append(f"_I = {_NOISE_NAME}(t, i)")
-    if order == 1:
-        lines += stage(start, current, dt, "n", None)
-        final = "n"
-    else:
-        lines += stage(start, current, dt / 2, "h", None)
-        half = {x: sp.Symbol(f"_h_{n}", real=True) for x, n in zip(states, names, strict=True)}
-        if noise:
-            lines.append(f"_Ih = {_NOISE_NAME}(t + 0.5*dt, i)")
-        mid_current = sp.Symbol("_Ih", real=True) if noise else sp.Integer(0)
-        lines += stage(half, mid_current, dt, "n", start)
-        final = "n"
-    for name in names:
-        lines.append(f"v = _{final}_v*mV" if name == "v" else f"{name} = _{final}_{name}")
-    return "\n".join(lines)
-
-
-@cache
-def _rk4_code(model: NeuronModel, noise: bool) -> str:
-    """Abstract code of one classical fourth-order Runge-Kutta step, common subexpressions
-    computed once per stage (Brian2's own ``rk4`` recomputes every rate function)."""
-    import sympy as sp
-
-    dynamics = dynamics_for(model)
-    printer = _printer()
-    states = [dynamics.symbols[name] for name in dynamics.state_names]
-    names = [_brian_name(name) for name in dynamics.state_names]
-    applied = dynamics.symbols[APPLIED_CURRENT]
-    lines = ["_V = v/mV", "_dt = dt/ms"]
-    at = {x: sp.Symbol("_V" if n == "v" else n, real=True) for x, n in zip(states, names, strict=True)}
-    start = dict(at)
-    offsets = ("0", "0.5*dt", "0.5*dt", "dt")
-    weights = ("0.5*_dt", "0.5*_dt", "_dt")
-    for k in range(4):
-        current: Any = sp.Integer(0)
-        if noise:
-            lines.append(f"_I{k} = {_NOISE_NAME}(t + {offsets[k]}, i)")
-            current = sp.Symbol(f"_I{k}", real=True)
-        values = [f.xreplace({**at, applied: current}) for f in dynamics.derivatives]
-        temporaries, reduced = sp.cse(values, symbols=sp.numbered_symbols(f"_s{k}c"), optimizations="basic")
-        lines.extend(f"{t} = {printer.doprint(e)}" for t, e in temporaries)
-        lines.extend(f"_k{k}_{n} = {printer.doprint(e)}" for n, e in zip(names, reduced, strict=True))
-        if k < 3:
-            for x, n in zip(states, names, strict=True):
-                lines.append(f"_y{k}_{n} = {printer.doprint(start[x])} + {weights[k]}*_k{k}_{n}")
-            at = {x: sp.Symbol(f"_y{k}_{n}", real=True) for x, n in zip(states, names, strict=True)}
-    for n in names:
-        increment = f"_dt/6*(_k0_{n} + 2*_k1_{n} + 2*_k2_{n} + _k3_{n})"
-        if n == "v":
-            lines.append(f"v = (_V + {increment})*mV")
-        else:
-            lines.append(f"{n} = {n} + {increment}")
-    return "\n".join(lines)
-
-
+# ---------------------------------------------------------------------------------- integrators
 class _GeneratedUpdater:
     """Brian2 state-update callable returning generated abstract code."""
 
@@ -299,34 +134,8 @@ class _GeneratedUpdater:
 
     def __call__(self, equations: Any, variables: Any = None, method_options: Any = None) -> str:
         if self.method == "rk4":
-            return _rk4_code(self.model, self.noise)
-        return _rush_larsen_code(self.model, RUSH_LARSEN_METHODS[self.method], self.noise)
-
-
-def brian2_equations(model: str | NeuronModel, *, method: str = DEFAULT_METHOD, noise: bool = False) -> str:
-    """The Brian2 equations of ``model``, generated from its declaration.
-
-    Variables: ``v`` (volt), one dimensionless variable per gate or Markov state
-    (``x_<current>_<gate>``) and the calcium concentration (``x_Ca``), per-neuron maximal
-    conductances ``g_<current>`` (constant numbers in mS/cm^2: the declaration's expressions
-    are printed unchanged, in model units) and, with ``noise``, ``I_noise`` (uA/cm^2).  With
-    ``method="exponential_euler"`` instantaneous gates (the DA NMDA block) become variables
-    refreshed at the start of each step, which keeps dV/dt linear in V within a step.
-
-    Parameters
-    ----------
-    model : str or NeuronModel
-    method : str
-        Brian2 integration method the equations are meant for.
-    noise : bool
-        Include the injected current ``I_noise`` read from a TimedArray.
-
-    Returns
-    -------
-    str
-    """
-    text, _ = _equation_text(get_model(model), method == "exponential_euler", noise)
-    return text
+            return rk4_update_code(self.model, self.noise)
+        return rush_larsen_update_code(self.model, 2 if self.method == "rush_larsen2" else 1, self.noise)
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -559,14 +368,14 @@ def _run_group(
     import brian2 as b2
 
     n = conductances.shape[0]
-    text, frozen = _equation_text(model, method == "exponential_euler", noise is not None)
+    text, frozen = equation_text(model, method == "exponential_euler", noise is not None)
     namespace: dict[str, Any] = {}
     if noise is not None:
         # fixed name and column count: the generated code (hence the compiled cache) is reused
         columns = max(8, 1 << int(np.ceil(np.log2(n))))
         padded = np.zeros((noise.shape[0], columns))
         padded[:, :n] = noise
-        namespace[_NOISE_NAME] = b2.TimedArray(padded, dt=noise_dt * b2.second, name=_NOISE_NAME)
+        namespace[NOISE_FUNCTION] = b2.TimedArray(padded, dt=noise_dt * b2.second, name=NOISE_FUNCTION)
     integrator: Any = method
     if method in GENERATED_METHODS:
         integrator = _GeneratedUpdater(model, method, noise is not None)
@@ -586,7 +395,7 @@ def _run_group(
         if name == "V":
             group.v = value * b2.mV
         else:
-            setattr(group, _brian_name(name), value)
+            setattr(group, brian2_name(name), value)
     for k, name in enumerate(model.conductance_names):
         setattr(group, f"g_{name}", conductances[:, k])
     objects: list[Any] = [group]
