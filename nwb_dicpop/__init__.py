@@ -35,6 +35,8 @@ _EXPORTS = {
     "ReachabilityMap": "nwb_dicpop.compensation",
     "UnreachableTargetError": "nwb_dicpop.compensation",
     "simulate_population": "nwb_dicpop.simulation",
+    "simulate_batches": "nwb_dicpop.batches",
+    "read_batches": "nwb_dicpop.batches",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -61,7 +61,10 @@ __all__ = [
     "brian2_equations",
     "max_dt",
     "member_seeds",
+    "read_batches",
+    "simulate_batches",
     "simulate_population",
+    "simulator_version",
 ]
 
 logger = logging.getLogger(__name__)
@@ -628,6 +631,13 @@ def simulate_population(
     )
 
 
+def simulator_version() -> str:
+    """``"brian2 <version>"``."""
+    import brian2 as b2
+
+    return f"brian2 {b2.__version__}"
+
+
 def _result(
     spec: NeuronModel,
     conductances: np.ndarray,
@@ -643,8 +653,6 @@ def _result(
     record: np.ndarray,
     seed: int | None,
 ) -> SimulationResult:
-    import brian2 as b2
-
     spikes, voltage, diverged = _simulate(
         spec,
         conductances,
@@ -676,10 +684,14 @@ def _result(
         dt=dt,
         method=method,
         code_target=target,
-        simulator_version=f"brian2 {b2.__version__}",
+        simulator_version=simulator_version(),
         conductances=conductances,
         voltage=voltage,
         voltage_members=record,
         noise_sigma=noise_sigma,
         seed=seed,
     )
+
+
+# the batch runner lives in its own module (Parquet/Dask); re-exported here for discoverability
+from nwb_dicpop.batches import read_batches, simulate_batches
