@@ -39,6 +39,9 @@ _EXPORTS = {
     "write_results": "nwb_dicpop.nwb",
     "read_results": "nwb_dicpop.nwb",
     "DicpopResults": "nwb_dicpop.nwb",
+    "simulate_population": "nwb_dicpop.simulation",
+    "simulate_batches": "nwb_dicpop.batches",
+    "read_batches": "nwb_dicpop.batches",
 }
 
 __all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS
