@@ -46,10 +46,26 @@ def test_user_error_is_one_line_without_traceback(capsys):
     assert "Traceback" not in err
 
 
-def test_usage_error_exit_code():
+def test_usage_error_exit_code(capsys):
     with pytest.raises(SystemExit) as info:
-        main(["populate", "--model", "stg"])
+        main(["populate", "--g-s", "1"])
     assert info.value.code == 2
+    assert main(["populate", "--model", "stg"]) == 1
+    assert "--dics" in capsys.readouterr().err
+
+
+def test_populate_then_simulate_chain(tmp_path, capsys):
+    pop = tmp_path / "pop.csv"
+    spikes = tmp_path / "spikes.csv"
+    assert main(["populate", "--model", "stg", "--g-s", "4", "--g-u", "5", "--n-models", "3", "-o", str(pop), "-q"]) == 0
+    code = main(["simulate", str(pop), "--model", "stg", "--duration", "1.0", "--transient", "0.5", "-o", str(spikes), "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert len(payload["n_spikes"]) == 3
+    assert min(payload["n_spikes"]) > 0
+    table = pd.read_csv(spikes)
+    assert set(table.columns) == {"unit", "time"}
+    assert table["time"].between(0.0, 0.5).all()
 
 
 def test_entry_point_runs_as_subprocess():

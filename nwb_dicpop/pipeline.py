@@ -1,0 +1,304 @@
+"""``run_pipeline``: spike trains in, an annotated NWB file and a per-unit summary out.
+
+The stages, in order: read (:func:`~nwb_dicpop.read_spike_trains`), statistics
+(:func:`~nwb_dicpop.compute_spike_statistics`), inference (:func:`~nwb_dicpop.infer_dics`), one
+population per unit with targets drawn from the inferred uncertainty
+(:func:`~nwb_dicpop.generate_population`), optional simulation and validation
+(:func:`~nwb_dicpop.validate_population`), and writing (:func:`~nwb_dicpop.write_results`).
+
+Units that cannot be handled (silent, out of distribution, unreachable target) are reported
+with a reason in the summary. They are never dropped silently, and they never stop the other
+units. Each unit draws from its own seed, derived from ``seed`` and its unit id, so results do not
+depend on how units are split across Dask workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nwb_dicpop._validation import check_positive
+from nwb_dicpop.containers import DICEstimate, Population, SpikeTrains
+from nwb_dicpop.models import get_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PipelineResult", "run_pipeline", "unit_seed"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+def unit_seed(seed: int, unit_id: Any) -> int:
+    """The seed of one unit: a function of the run's seed and the unit id only."""
+    key = zlib.crc32(repr(unit_id).encode("utf-8"))
+    return int(np.random.SeedSequence([int(seed), key]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+@dataclass(frozen=True)
+class _UnitTask:
+    """Everything one unit's task needs (picklable: no files, no NWB objects)."""
+
+    model_name: str
+    unit_id: Any
+    g_s: float
+    g_u: float
+    g_s_std: float
+    g_u_std: float
+    n_models: int
+    seed: int
+    validate: bool
+    observed: np.ndarray
+    observed_duration: float
+    duration: float
+    transient: float
+
+
+@dataclass(frozen=True)
+class _UnitOutcome:
+    unit_id: Any
+    status: str
+    population: Population | None = None
+    validation: Any = None
+
+
+def _run_unit(task: _UnitTask) -> _UnitOutcome:
+    """Population (and validation) for one unit; failures become a status, not an exception."""
+    from nwb_dicpop.compensation import UnreachableTargetError, generate_population
+
+    try:
+        population = generate_population(
+            task.model_name, task.g_s, task.g_u, n_models=task.n_models, g_s_std=task.g_s_std,
+            g_u_std=task.g_u_std, unit_id=task.unit_id, rng=task.seed,
+        )
+    except UnreachableTargetError as err:
+        return _UnitOutcome(task.unit_id, f"unreachable target: {str(err).split(':')[0]}")
+    if not task.validate:
+        return _UnitOutcome(task.unit_id, "ok", population)
+    from nwb_dicpop.validation import validate_population
+
+    validation = validate_population(
+        task.observed, population, duration=task.duration, transient=task.transient, rng=task.seed,
+    )
+    return _UnitOutcome(task.unit_id, "ok", population, validation)
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What :func:`run_pipeline` produced for one input.
+
+    Attributes
+    ----------
+    source : str
+    output : pathlib.Path or None
+        The annotated NWB file (None when writing was off).
+    model_name : str
+    spikes : SpikeTrains
+    statistics : pandas.DataFrame
+        One row per unit (spike statistics).
+    dics : DICEstimate
+    populations : tuple of Population
+        One per unit that got a population.
+    validations : dict
+        Validation result per unit id (empty when validation was off).
+    summary : pandas.DataFrame
+        One row per unit: firing class, inferred DICs, status and reason, population size,
+        fraction of valid members.
+    settings : dict
+    """
+
+    source: str
+    output: Path | None
+    model_name: str
+    spikes: SpikeTrains
+    statistics: pd.DataFrame
+    dics: DICEstimate
+    populations: tuple[Population, ...]
+    validations: dict[Any, Any]
+    summary: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        n_ok = int((self.summary["status"] == "ok").sum()) if len(self.summary) else 0
+        return (
+            f"PipelineResult(source={self.source!r}, model={self.model_name!r}, {len(self.summary)} units, "
+            f"{n_ok} with a population, output={str(self.output) if self.output else None!r})"
+        )
+
+
+def run_pipeline(
+    source: Any,
+    *,
+    model: str,
+    n_models: int = 100,
+    output: str | Path | None = None,
+    validate: bool = True,
+    unit_ids: Sequence[Any] | None = None,
+    where: dict[str, Any] | None = None,
+    window: tuple[float, float] | None = None,
+    epoch: str | None = None,
+    seed: int = 0,
+    duration: float = 4.0,
+    transient: float = 2.0,
+    write: bool = True,
+    overwrite: bool = False,
+    scheduler: Any = None,
+    progress: Progress | None = None,
+) -> PipelineResult:
+    """Read, characterise, infer, populate, validate and write, for every unit of ``source``.
+
+    Parameters
+    ----------
+    source : str, pathlib.Path, SpikeTrains or anything :func:`~nwb_dicpop.read_spike_trains` reads
+        A local NWB file, an HTTP(S) URL, a ``dandi://`` asset, a Neo-readable file or a CSV.
+    model : str
+        ``"stg"`` or ``"da"`` (or a registered model with shipped network weights).
+    n_models : int
+        Members per unit population.
+    output : path, optional
+        Annotated NWB file; default ``<input stem>_dicpop.nwb`` next to a local NWB input. The
+        input is never modified.
+    validate : bool
+        Simulate every population with Brian2 and score it against the recorded train.
+    unit_ids, where, window, epoch
+        Which units and which part of the recording (see ``read_spike_trains``); ``window`` is
+        ``(t_start, t_stop)`` in seconds.
+    seed : int
+        Same seed, same result, however the work is split.
+    duration, transient : float
+        Simulated duration recorded and discarded, in seconds (validation only).
+    write : bool
+        Write the annotated NWB file (requires an NWB input).
+    overwrite : bool
+        Replace an existing output file.
+    scheduler : None, "local", address or distributed.Client
+        Run units as Dask tasks (see :mod:`nwb_dicpop.distributed`).
+    progress : callable, optional
+        ``progress(stage, n_done, n_total)``.
+
+    Returns
+    -------
+    PipelineResult
+    """
+    import pandas as pd
+
+    from nwb_dicpop.distributed import map_tasks
+    from nwb_dicpop.inference import infer_dics
+    from nwb_dicpop.io import read_spike_trains
+    from nwb_dicpop.statistics import compute_spike_statistics
+
+    spec = get_model(model)
+    check_positive("n_models", n_models, integer=True)
+    check_positive("duration", duration, unit="s")
+    if transient < 0:
+        msg = f"`transient` must be >= 0 seconds; got {transient}."
+        raise ValueError(msg)
+    if isinstance(source, SpikeTrains):
+        spikes = source
+        source_name = source.source or "SpikeTrains"
+    else:
+        spikes = read_spike_trains(source, unit_ids=unit_ids, where=where, window=window, epoch=epoch)
+        source_name = str(source)
+    statistics = compute_spike_statistics(spikes)
+    dics = infer_dics(spikes, model=spec.name)
+    tasks = []
+    for i, uid in enumerate(dics.unit_ids):
+        if dics.status[i] != "ok":
+            continue
+        tasks.append(
+            _UnitTask(
+                model_name=spec.name, unit_id=uid, g_s=float(dics.g_s[i]), g_u=float(dics.g_u[i]),
+                g_s_std=float(dics.g_s_std[i]), g_u_std=float(dics.g_u_std[i]), n_models=int(n_models),
+                seed=unit_seed(seed, uid), validate=validate, observed=spikes.times[i] - spikes.t_start[i],
+                observed_duration=float(spikes.duration[i]), duration=float(duration), transient=float(transient),
+            )
+        )
+    report = None if progress is None else (lambda done, total: progress("units", done, total))
+    outcomes = {o.unit_id: o for o in map_tasks(_run_unit, tasks, scheduler=scheduler, progress=report)}
+    summary = _summary(spikes, statistics, dics, outcomes)
+    populations = tuple(o.population for o in outcomes.values() if o.population is not None)
+    validations = {uid: o.validation for uid, o in outcomes.items() if o.validation is not None}
+    settings = {
+        "model": spec.name, "n_models": int(n_models), "validate": bool(validate), "seed": int(seed),
+        "duration_s": float(duration), "transient_s": float(transient), "window": window, "epoch": epoch,
+        "unit_ids": None if unit_ids is None else [str(u) for u in unit_ids], "where": where,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    written = None
+    if write:
+        written = _write(source, output, dics, populations, statistics, validations, settings, overwrite)
+    return PipelineResult(
+        source=source_name, output=written, model_name=spec.name, spikes=spikes, statistics=statistics,
+        dics=dics, populations=populations, validations=validations, summary=pd.DataFrame(summary),
+        settings=settings,
+    )
+
+
+def _summary(spikes: SpikeTrains, statistics: pd.DataFrame, dics: DICEstimate, outcomes: dict[Any, _UnitOutcome]) -> list[dict[str, Any]]:
+    rows = []
+    for i, uid in enumerate(dics.unit_ids):
+        outcome = outcomes.get(uid)
+        status = dics.status[i] if outcome is None else outcome.status
+        validation = None if outcome is None else outcome.validation
+        rows.append(
+            {
+                "unit_id": uid,
+                "n_spikes": int(spikes.n_spikes[i]),
+                "firing_class": dics.firing_class[i],
+                "g_s": float(dics.g_s[i]),
+                "g_s_std": float(dics.g_s_std[i]),
+                "g_u": float(dics.g_u[i]),
+                "g_u_std": float(dics.g_u_std[i]),
+                "out_of_distribution": bool(dics.out_of_distribution[i]),
+                "status": status,
+                "n_models": 0 if outcome is None or outcome.population is None else outcome.population.n_models,
+                "valid_fraction": float("nan") if validation is None else float(validation.valid_fraction),
+            }
+        )
+    return rows
+
+
+def _write(
+    source: Any,
+    output: str | Path | None,
+    dics: DICEstimate,
+    populations: tuple[Population, ...],
+    statistics: pd.DataFrame,
+    validations: dict[Any, Any],
+    settings: dict[str, Any],
+    overwrite: bool,
+) -> Path:
+    from nwb_dicpop import __version__
+    from nwb_dicpop.nwb import write_results
+
+    if not isinstance(source, (str, Path)) or not str(source).endswith(".nwb") or "://" in str(source):
+        msg = (
+            f"Writing an annotated NWB file needs a local .nwb input; got {source!r}. Pass write=False "
+            "(CLI: --no-write) and use the returned result, or convert the input to NWB first."
+        )
+        raise ValueError(msg)
+    validation_frame = None
+    if validations:
+        import pandas as pd
+
+        frames = []
+        for uid, result in validations.items():
+            frame = result.members.copy()
+            frame.insert(0, "unit_id", uid)
+            frames.append(frame)
+        validation_frame = pd.concat(frames, ignore_index=True)
+    provenance = {"software": f"nwb_dicpop {__version__}", "settings": json.dumps(settings, default=str)}
+    return write_results(
+        source, output, dics=dics, populations=list(populations), statistics=statistics,
+        validation=validation_frame, provenance=provenance, overwrite=overwrite,
+    )
