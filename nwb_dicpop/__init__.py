@@ -37,6 +37,10 @@ _EXPORTS = {
     "simulate_population": "nwb_dicpop.simulation",
     "simulate_batches": "nwb_dicpop.batches",
     "read_batches": "nwb_dicpop.batches",
+    "compute_spike_statistics": "nwb_dicpop.statistics",
+    "to_neo": "nwb_dicpop.statistics",
+    "firing_class": "nwb_dicpop.statistics",
+    "burst_metrics": "nwb_dicpop.statistics",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
