@@ -42,6 +42,10 @@ _EXPORTS = {
     "simulate_population": "nwb_dicpop.simulation",
     "simulate_batches": "nwb_dicpop.batches",
     "read_batches": "nwb_dicpop.batches",
+    "compute_spike_statistics": "nwb_dicpop.statistics",
+    "to_neo": "nwb_dicpop.statistics",
+    "firing_class": "nwb_dicpop.statistics",
+    "burst_metrics": "nwb_dicpop.statistics",
 }
 
 __all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS
