@@ -262,7 +262,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     import nwb_dicpop as ndp
 
     spikes = ndp.read_spike_trains(args.input, **_read_args(args))
-    table = ndp.compute_spike_statistics(spikes)
+    table = ndp.compute_spike_statistics(spikes).reset_index()
     _save_table(table, args.output)
     _emit(args, table.round(4), table.to_dict(orient="records"), f"Spike statistics of {spikes!r}")
     return EXIT_OK

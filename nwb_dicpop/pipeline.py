@@ -209,7 +209,7 @@ def run_pipeline(
     else:
         spikes = read_spike_trains(source, unit_ids=unit_ids, where=where, window=window, epoch=epoch)
         source_name = str(source)
-    statistics = compute_spike_statistics(spikes)
+    statistics = compute_spike_statistics(spikes).reset_index()
     dics = infer_dics(spikes, model=spec.name)
     tasks = []
     for i, uid in enumerate(dics.unit_ids):
