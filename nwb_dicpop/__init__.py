@@ -41,6 +41,8 @@ _EXPORTS = {
     "to_neo": "nwb_dicpop.statistics",
     "firing_class": "nwb_dicpop.statistics",
     "burst_metrics": "nwb_dicpop.statistics",
+    "validate_population": "nwb_dicpop.validation",
+    "ValidationResult": "nwb_dicpop.validation",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
