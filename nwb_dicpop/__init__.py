@@ -46,6 +46,8 @@ _EXPORTS = {
     "to_neo": "nwb_dicpop.statistics",
     "firing_class": "nwb_dicpop.statistics",
     "burst_metrics": "nwb_dicpop.statistics",
+    "validate_population": "nwb_dicpop.validation",
+    "ValidationResult": "nwb_dicpop.validation",
 }
 
 __all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS
