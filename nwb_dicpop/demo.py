@@ -77,8 +77,8 @@ def make_demo_recordings(
                                                n_models=units_per_target, rng=rng + k, thresholds=False)
         conductances = np.concatenate([p.conductances for p in populations])
         duration = RECORDED_SECONDS[model]
-        result = ndp.simulate_population(conductances, model=model, duration=duration, transient=TRANSIENT_SECONDS,
-                                         rng=rng + k)
+        result = ndp.simulate_population(conductances, model=model, duration=TRANSIENT_SECONDS + duration,
+                                         transient=TRANSIENT_SECONDS, rng=rng + k)
         spikes = SpikeTrains(list(result.spike_times), t_start=0.0, t_stop=duration, source=f"demo {model}")
         true_dics = np.concatenate([p.dics for p in populations])
         paths[model] = write_mock_nwb(
@@ -151,7 +151,8 @@ def run_demo(
     for model, path in recordings.items():
         result = run_pipeline(
             path, model=model, n_models=n_models, validate=validate, seed=seed, overwrite=True,
-            duration=RECORDED_SECONDS[model], transient=TRANSIENT_SECONDS, scheduler=scheduler, progress=progress,
+            duration=TRANSIENT_SECONDS + RECORDED_SECONDS[model], transient=TRANSIENT_SECONDS, scheduler=scheduler,
+            progress=progress,
         )
         results[model] = result
         truth = _true_dics(path)

@@ -262,7 +262,7 @@ def _summary(spikes: SpikeTrains, statistics: pd.DataFrame, dics: DICEstimate, o
                 "out_of_distribution": bool(dics.out_of_distribution[i]),
                 "status": status,
                 "n_models": 0 if outcome is None or outcome.population is None else outcome.population.n_models,
-                "valid_fraction": float("nan") if validation is None else float(validation.valid_fraction),
+                "valid_fraction": float("nan") if validation is None else float(validation.fraction_valid),
             }
         )
     return rows
