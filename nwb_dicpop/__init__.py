@@ -34,6 +34,7 @@ _EXPORTS = {
     "reachability_map": "nwb_dicpop.compensation",
     "ReachabilityMap": "nwb_dicpop.compensation",
     "UnreachableTargetError": "nwb_dicpop.compensation",
+    "infer_dics": "nwb_dicpop.inference.predict",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
