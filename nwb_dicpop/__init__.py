@@ -37,7 +37,7 @@ _EXPORTS = {
     "infer_dics": "nwb_dicpop.inference.predict",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS
 
 
 def __getattr__(name: str) -> Any:

@@ -84,7 +84,7 @@ def check_finite_array(
     return array
 
 
-def normalize_rng(rng: None | int | np.random.Generator) -> np.random.Generator:
+def normalize_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
     """SPEC 7: ``None``, a seed or a Generator become a Generator."""
     if isinstance(rng, (bool, float)) or (
         rng is not None and not isinstance(rng, (int, np.integer, np.random.Generator))
@@ -94,7 +94,7 @@ def normalize_rng(rng: None | int | np.random.Generator) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
-def seed_of(rng: None | int | np.random.Generator) -> int | None:
+def seed_of(rng: int | np.random.Generator | None) -> int | None:
     """The integer seed to record in provenance (None when not given as an int)."""
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return int(rng)

@@ -302,7 +302,7 @@ def _valid(spec: NeuronModel, g: np.ndarray, residual: np.ndarray, max_residual:
 
 
 def generate_spiking_population(
-    model: str | NeuronModel, *, n_models: int, rng: None | int | np.random.Generator = None
+    model: str | NeuronModel, *, n_models: int, rng: int | np.random.Generator | None = None
 ) -> Population:
     """The degenerate spiking base population of a model (step 1 of compensation).
 
@@ -345,7 +345,7 @@ def choose_compensating_set(
     *,
     method: str = "rule",
     n_models: int = 64,
-    rng: None | int | np.random.Generator = 0,
+    rng: int | np.random.Generator | None = 0,
 ) -> tuple[str, str]:
     """The pair of conductances re-solved to reach ``(g_s, g_u)``.
 
@@ -388,7 +388,12 @@ def _reachability_at(
 
 def _resolve_set(spec: NeuronModel, compensating_set: Any, g_s: float, g_u: float, rng: np.random.Generator) -> tuple[str, ...]:
     if isinstance(compensating_set, str):
-        check_choice("compensating_set", compensating_set, ("rule", "auto"))
+        if compensating_set not in ("rule", "auto"):
+            msg = (
+                f"`compensating_set` must be 'rule', 'auto' or a pair of conductance names of model "
+                f"{spec.name!r} such as {spec.compensation_rule(g_s, g_u)}; got {compensating_set!r}."
+            )
+            raise ValueError(msg)
         return choose_compensating_set(spec, g_s, g_u, method=compensating_set, rng=rng)
     _check_set(spec, compensating_set, size=2)
     return tuple(compensating_set)
@@ -429,7 +434,7 @@ def generate_population(
     max_residual: float = 1e-6,
     thresholds: bool = True,
     unit_id: Any = None,
-    rng: None | int | np.random.Generator = None,
+    rng: int | np.random.Generator | None = None,
 ) -> Population:
     """A degenerate population of ``n_models`` conductance sets with DICs ``(g_s, g_u)``.
 
@@ -500,7 +505,7 @@ def generate_populations(
     max_residual: float = 1e-6,
     thresholds: bool = True,
     unit_ids: Any = None,
-    rng: None | int | np.random.Generator = None,
+    rng: int | np.random.Generator | None = None,
 ) -> list[Population]:
     """One population per target, computed in one vectorised batch.
 
@@ -545,7 +550,7 @@ def _generate(
     max_residual: float,
     thresholds: bool,
     unit_ids: list[Any],
-    rng: None | int | np.random.Generator,
+    rng: int | np.random.Generator | None,
     spawn: bool,
 ) -> list[Population]:
     spec = get_model(model)
@@ -601,7 +606,7 @@ def _draw_round(spec: NeuronModel, kernel: ModelKernel, jobs: list[_Job], tolera
         g, residual, n_iter = _compensate(kernel, g, goal, unknown, [1, 2], spec.threshold, tolerance, 200)
         valid = _valid(spec, g, residual, max_residual)
         start = 0
-        for job, base, targets in items:
+        for job, base, _ in items:
             stop = start + base.shape[0]
             ok = valid[start:stop]
             job.drawn += base.shape[0]
@@ -665,9 +670,9 @@ def _unreachable_message(spec: NeuronModel, job: _Job) -> str:
     reaching = sorted((s, p) for p, s in scores.items() if s > 0)[::-1][:4]
     span = _reachable_g_s_span(spec, job.pair, g_u, rng)
     lines = [
-        f"Target (g_s={g_s:.4g}, g_u={g_u:.4g}) of model {spec.name!r} cannot be reached with "
+        (f"Target (g_s={g_s:.4g}, g_u={g_u:.4g}) of model {spec.name!r} cannot be reached with "
         f"compensating set {job.pair}: {job.n_valid} of {job.drawn} drawn members had valid "
-        f"conductances (non-negative, within the model's conductance_limits).",
+        f"conductances (non-negative, within the model's conductance_limits)."),
     ]
     if span is None:
         lines.append(f"At g_u={g_u:.4g} this set reaches no g_s in [-30, 30].")
@@ -728,7 +733,7 @@ def reachability_map(
     g_u_values: Any = None,
     n_models: int = 100,
     epsilon: float = 0.1,
-    rng: None | int | np.random.Generator = None,
+    rng: int | np.random.Generator | None = None,
 ) -> ReachabilityMap:
     """Reachability of a grid of ``(g_s, g_u)`` targets by one compensating set (science.md 6).
 

@@ -143,7 +143,7 @@ def find_threshold(
     resolution : float
         Grid step in mV.
     tolerance : float
-        Bisection stops when the bracket is narrower than this (mV).
+        Refinement stops when successive estimates differ by less than this (mV).
 
     Returns
     -------
@@ -171,15 +171,34 @@ def find_threshold(
     hi = grid[first[rows] + 1]
     kernel = kernel_for(spec)
     sub = table[rows]
-    n_steps = int(np.ceil(np.log2(resolution / tolerance))) + 1
-    for _ in range(max(n_steps, 1)):
-        mid = 0.5 * (lo + hi)
-        g_t = _total_at(kernel, sub, mid)
-        positive = g_t > 0
-        lo = np.where(positive, mid, lo)
-        hi = np.where(positive, hi, mid)
+    f_lo = total[rows, first[rows]]
+    f_hi = total[rows, first[rows] + 1]
+    # Illinois regula falsi: keeps the bracket, converges superlinearly
+    estimate = 0.5 * (lo + hi)
+    last_side = np.zeros(rows.size, dtype=np.int8)
+    active = np.ones(rows.size, dtype=bool)
+    for _ in range(100):
+        if not np.any(active):
+            break
+        idx = np.flatnonzero(active)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = hi[idx] - f_hi[idx] * (hi[idx] - lo[idx]) / (f_hi[idx] - f_lo[idx])
+        x = np.where(np.isfinite(x) & (x > lo[idx]) & (x < hi[idx]), x, 0.5 * (lo[idx] + hi[idx]))
+        f_x = _total_at(kernel, sub[idx], x)
+        positive = f_x > 0
+        # move the bound on the side of f_x; halve the stale one if the same side repeats
+        lo[idx] = np.where(positive, x, lo[idx])
+        hi[idx] = np.where(positive, hi[idx], x)
+        stale_hi = positive & (last_side[idx] == 1)
+        stale_lo = ~positive & (last_side[idx] == -1)
+        f_lo[idx] = np.where(positive, f_x, np.where(stale_lo, 0.5 * f_lo[idx], f_lo[idx]))
+        f_hi[idx] = np.where(positive, np.where(stale_hi, 0.5 * f_hi[idx], f_hi[idx]), f_x)
+        last_side[idx] = np.where(positive, 1, -1)
+        converged = (np.abs(x - estimate[idx]) < tolerance) | (hi[idx] - lo[idx] < tolerance) | (f_x == 0)
+        estimate[idx] = x
+        active[idx[converged]] = False
     voltage = np.full(table.shape[0], np.nan)
-    voltage[rows] = 0.5 * (lo + hi)
+    voltage[rows] = estimate
     reasons = np.where(
         has,
         "",

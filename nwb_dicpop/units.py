@@ -10,9 +10,9 @@ __all__ = [
     "CONDUCTANCE_UNIT",
     "CURRENT_UNIT",
     "DIC_UNIT",
+    "MODEL_TIME_UNIT",
     "TIME_UNIT",
     "VOLTAGE_UNIT",
-    "MODEL_TIME_UNIT",
     "ms_to_seconds",
     "seconds_to_ms",
 ]

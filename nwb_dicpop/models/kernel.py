@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -405,7 +405,7 @@ class VoltageSlice:
         return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _kernel_cache(model: NeuronModel) -> ModelKernel:
     return ModelKernel(model)
 

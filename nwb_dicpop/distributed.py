@@ -1,0 +1,131 @@
+"""Scale-out on Dask: the one module that imports ``dask.distributed``.
+
+:func:`map_tasks` runs a function over items either in this process (``scheduler=None``) or as
+Dask tasks on a ``distributed`` cluster: ``"local"`` starts a ``LocalCluster`` on this machine;
+an address such as ``"tcp://10.0.0.5:8786"`` joins an existing cluster (one started by
+dask-jobqueue on HPC, or on Kubernetes); a ``distributed.Client`` is used as is.
+
+Tasks must be picklable functions of picklable items (paths, numbers, arrays, our frozen
+dataclasses), and they must return such values. They must not take open files or NWB objects.
+A task whose worker dies is retried on another worker, so a run survives a killed worker.
+Results come back in input order, whatever order the tasks finish in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+__all__ = ["map_tasks", "open_client"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@contextmanager
+def open_client(scheduler: Any, *, n_workers: int | None = None) -> Any:
+    """A ``distributed.Client`` for ``scheduler`` ("local", an address or a Client).
+
+    A local cluster runs one single-threaded worker process per core (at most ``n_workers``),
+    because simulation and inference code is single-threaded by design. Clusters and clients
+    started here are closed on exit; a Client passed in is left open.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        msg = (
+            "scheduler= needs the 'distributed' package; install it with "
+            "`pip install 'nwb_dicpop[dask]'` or run without a scheduler."
+        )
+        raise ImportError(msg) from err
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    if scheduler == "local":
+        workers = n_workers or max(1, min(os.cpu_count() or 1, 2))
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            host="127.0.0.1", silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+        return
+    if not isinstance(scheduler, str) or "://" not in scheduler:
+        msg = (
+            f"`scheduler` must be None, 'local', a scheduler address such as 'tcp://host:8786', or a "
+            f"distributed.Client; got {scheduler!r}."
+        )
+        raise ValueError(msg)
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as err:
+        msg = f"Could not reach the Dask scheduler at {scheduler!r} within 20 s ({err}); check the address."
+        raise ConnectionError(msg) from err
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def map_tasks(
+    func: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    scheduler: Any = None,
+    retries: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    n_workers: int | None = None,
+) -> list[R]:
+    """``[func(item) for item in items]``, serially or as Dask tasks.
+
+    Parameters
+    ----------
+    func : callable
+        A picklable top-level function.
+    items : iterable
+        Picklable arguments, one task each.
+    scheduler : None, "local", str or distributed.Client
+        Where to run (see the module docstring).
+    retries : int
+        Extra attempts for a task that raised an exception (a task whose worker died is
+        rescheduled by Dask independently of this).
+    progress : callable, optional
+        ``progress(n_done, n_total)`` after each finished task.
+    n_workers : int, optional
+        Workers of a ``"local"`` cluster (default: cores, at most 2).
+
+    Returns
+    -------
+    list
+        Results in the order of ``items``.
+    """
+    work: Sequence[T] = list(items)
+    total = len(work)
+    if scheduler is None:
+        results = []
+        for done, item in enumerate(work, start=1):
+            results.append(func(item))
+            if progress is not None:
+                progress(done, total)
+        return results
+    from distributed import as_completed
+
+    with open_client(scheduler, n_workers=n_workers) as client:
+        futures = client.map(func, work, retries=retries, pure=False)
+        index = {future.key: i for i, future in enumerate(futures)}
+        results: list[Any] = [None] * total
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[index[future.key]] = future.result()
+            if progress is not None:
+                progress(done, total)
+        log.info("ran %d tasks on %s", total, scheduler)
+        return results
