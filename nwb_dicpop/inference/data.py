@@ -253,7 +253,7 @@ def load_training_data(paths: str | Path | Sequence[str | Path]) -> TrainingSet:
 
 # --------------------------------------------------------------------------- targets
 def sample_targets(
-    model: str, n_targets: int, *, method: str = "lhs", rng: None | int | np.random.Generator = None
+    model: str, n_targets: int, *, method: str = "lhs", rng: int | np.random.Generator | None = None
 ) -> np.ndarray:
     """DIC targets spread over the model's training box (:data:`TARGET_BOXES`).
 

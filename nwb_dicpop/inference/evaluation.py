@@ -41,7 +41,7 @@ def evaluate_network(
     drop_fraction: float = 0.0,
     batch_size: int = 1024,
     max_spikes: int | None = None,
-    rng: None | int | np.random.Generator = 0,
+    rng: int | np.random.Generator | None = 0,
 ) -> dict[str, float]:
     """Accuracy metrics of a network on labelled trains.
 
@@ -108,7 +108,7 @@ def evaluate_network(
 
 
 def poisson_trains(
-    rates: Sequence[float], *, duration: float, n_per_rate: int, rng: None | int | np.random.Generator = 0
+    rates: Sequence[float], *, duration: float, n_per_rate: int, rng: int | np.random.Generator | None = 0
 ) -> list[np.ndarray]:
     """Homogeneous Poisson spike trains (seconds) at each rate (Hz), ``n_per_rate`` each."""
     generator = normalize_rng(rng)

@@ -219,7 +219,7 @@ def perturb_spike_trains(
     drop_fraction: float = 0.0,
     window: bool = False,
     min_spikes: int = 5,
-    rng: None | int | np.random.Generator = None,
+    rng: int | np.random.Generator | None = None,
 ) -> list[np.ndarray]:
     """Randomly perturbed copies of spike trains (augmentation and robustness tests).
 

@@ -43,8 +43,8 @@ from torch import nn
 
 __all__ = [
     "DICNet",
-    "NetworkConfig",
     "LoadedNetwork",
+    "NetworkConfig",
     "file_sha256",
     "load_network",
     "save_network",
@@ -111,6 +111,85 @@ class _Block(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.mlp = nn.Sequential(nn.Linear(d, expansion * d), nn.GELU(), nn.Linear(expansion * d, d))
         self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        n_tokens = x.shape[1]
+        half = self.dilation * (self.kernel_size // 2)
+        padded = nn.functional.pad(x * keep, (0, 0, half, half))
+        h = padded[:, 0:n_tokens] * self.conv_weight[0] + self.conv_bias
+        for k in range(1, self.kernel_size):
+            start = k * self.dilation
+            h = h + padded[:, start : start + n_tokens] * self.conv_weight[k]
+        return x + self.drop(self.mlp(self.norm(h)))
+
+
+class DICNet(nn.Module):
+    """Spike-train encoder predicting ``(g_s, g_u)``, their log sigma and the firing class.
+
+    Parameters
+    ----------
+    config : NetworkConfig
+
+    Notes
+    -----
+    ``forward(tokens, mask, summary)`` takes ``tokens`` (batch, n_tokens, 2) float32,
+    ``mask`` (batch, n_tokens) bool and ``summary`` (batch, 3) float32 (the output of
+    :func:`~nwb_dicpop.inference.features.summary_inputs`) and returns ``(mean, log_sigma,
+    logits)``: ``mean`` (batch, 2) in DIC units, ``log_sigma`` (batch, 2) log standard
+    deviation in standardised target units (multiply ``exp(log_sigma)`` by ``target_std``
+    for DIC units; see :meth:`predict`), ``logits`` (batch, 2) for (spiking, bursting).
+    """
+
+    def __init__(self, config: NetworkConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or NetworkConfig()
+        c = self.config
+        self.register_buffer("token_mean", torch.zeros(2))
+        self.register_buffer("token_std", torch.ones(2))
+        self.register_buffer("summary_mean", torch.zeros(3))
+        self.register_buffer("summary_std", torch.ones(3))
+        self.register_buffer("target_mean", torch.zeros(2))
+        self.register_buffer("target_std", torch.ones(2))
+        self.register_buffer("sigma_scale", torch.ones(2))
+        # out-of-distribution detector: Mahalanobis distance of the trunk features to the
+        # training features (mean, precision matrix, threshold); inf threshold = disabled
+        self.register_buffer("ood_mean", torch.zeros(c.d_trunk))
+        self.register_buffer("ood_precision", torch.eye(c.d_trunk))
+        self.register_buffer("ood_threshold", torch.tensor(float("inf")))
+        self.embed = nn.Linear(2, c.d_model)
+        self.blocks = nn.ModuleList(
+            _Block(c.d_model, c.kernel_size, 2**i, c.expansion, c.dropout) for i in range(c.n_blocks)
+        )
+        self.final_norm = nn.LayerNorm(c.d_model)
+        self.query = nn.Parameter(torch.zeros(c.d_model))
+        self.key = nn.Linear(c.d_model, c.d_model, bias=False)
+        self.trunk = nn.Sequential(
+            nn.Linear(2 * c.d_model + 3, c.d_trunk),
+            nn.GELU(),
+            nn.Dropout(c.dropout),
+            nn.Linear(c.d_trunk, c.d_trunk),
+            nn.GELU(),
+        )
+        self.mean_head = nn.Linear(c.d_trunk, 2)
+        self.log_sigma_head = nn.Linear(c.d_trunk, 2)
+        self.class_head = nn.Linear(c.d_trunk, 2)
+        with torch.no_grad():
+            self.log_sigma_head.weight.mul_(0.01)
+            self.log_sigma_head.bias.zero_()
+
+    def set_normalisation(self, stats: dict[str, Any]) -> None:
+        """Copy normalisation statistics (``token_mean``, ``target_std``, ...) into the buffers."""
+        for name, value in stats.items():
+            buffer = getattr(self, name)
+            buffer.copy_(torch.as_tensor(np.asarray(value, dtype=np.float32)))
+
+    def normalisation(self) -> dict[str, Any]:
+        """The normalisation buffers as plain lists (for the JSON card)."""
+        names = ("token_mean", "token_std", "summary_mean", "summary_std", "target_mean", "target_std", "sigma_scale")
+        out: dict[str, Any] = {name: [float(v) for v in getattr(self, name)] for name in names}
+        threshold = float(self.ood_threshold)
+        out["ood_threshold"] = threshold if math.isfinite(threshold) else None
+        return out
 
     def encode(self, tokens: torch.Tensor, mask: torch.Tensor, summary: torch.Tensor) -> torch.Tensor:
         """Trunk features, shape (batch, d_trunk)."""

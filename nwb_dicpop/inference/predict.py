@@ -300,7 +300,7 @@ def infer_dics(
     classes = ["silent"] * n
     status = [STATUS_SILENT] * n
     ood = np.zeros(n, dtype=bool)
-    used = np.minimum(spikes.n_spikes, 0)
+    used = np.zeros(n, dtype=np.int64)
     if active.size:
         outputs = predict_arrays(loaded, [spikes.times[i] for i in active], batch_size=batch_size, max_spikes=max_spikes)
         g[active], g_std[active] = outputs.mean, outputs.std

@@ -374,7 +374,7 @@ def fit_network(
             torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
             optimiser.step()
             scheduler.step()
-            running += float(loss) * idx.size
+            running += float(loss.detach()) * idx.size
             count += idx.size
         val = _evaluate(network, data, val_idx, config, max_spikes)
         entry = {
