@@ -279,3 +279,26 @@ def test_infer_dics_bad_arguments(trained, tmp_path):
         infer_dics([regular_train(5.0)], weights=json_path, batch_size=0)
     with pytest.raises(FileNotFoundError):
         infer_dics([regular_train(5.0)], weights=tmp_path / "nothing-v1")
+
+
+# --------------------------------------------------------------------------- evaluation
+def test_evaluation_metrics(trained, tmp_path):
+    from nwb_dicpop.inference.evaluation import evaluate, evaluate_network, poisson_trains
+
+    _, _, _, json_path = trained
+    test_set = synthetic_set(n_groups=30, per_group=2, seed=7)  # other seed than training
+    metrics = evaluate_network(test_set, weights=json_path)
+    assert metrics["n_trains"] == 60
+    assert metrics["n_spiking"] + metrics["n_bursting"] == 60
+    assert 0.0 < metrics["mae_g_s"] < 8.0
+    assert 0.5 <= metrics["coverage90_g_s"] <= 1.0
+    assert metrics["class_accuracy"] > 0.9
+    jittered = evaluate_network(test_set, weights=json_path, jitter=0.005, rng=1)
+    assert jittered["mae_g_s"] != metrics["mae_g_s"]
+    test_set.save(tmp_path / "test" / "dataset.npz")
+    report = evaluate("stg", tmp_path / "test", weights=json_path, poisson_rates=(10.0,))
+    assert report["network"] == "stg-v0"
+    assert set(report) >= {"clean", "jitter_1ms", "jitter_2ms", "jitter_5ms", "drop_5pct", "poisson"}
+    assert report["clean"]["mae_g_s"] == pytest.approx(metrics["mae_g_s"])
+    assert report["poisson"]["10Hz"]["n_trains"] == 200
+    assert len(poisson_trains([5.0], duration=2.0, n_per_rate=3, rng=0)) == 3
