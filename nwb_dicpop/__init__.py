@@ -35,6 +35,7 @@ _EXPORTS = {
     "ReachabilityMap": "nwb_dicpop.compensation",
     "UnreachableTargetError": "nwb_dicpop.compensation",
     "infer_dics": "nwb_dicpop.inference.predict",
+    "simulate_population": "nwb_dicpop.simulation",
 }
 
 __all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS
