@@ -80,3 +80,28 @@ def test_training_set_roundtrip_and_concatenation(tmp_path):
     np.testing.assert_array_equal(sub.train(0), first.train(1))
     with pytest.raises(FileNotFoundError, match="make_training_data"):
         load_training_data(tmp_path / "missing")
+
+
+def test_make_training_data_end_to_end_and_resume(tmp_path):
+    from nwb_dicpop.inference.data import make_training_data
+
+    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.4, "transient": 0.1, "chunk_size": 3}
+    path = make_training_data("stg", tmp_path, **settings)
+    data = load_training_data(tmp_path)
+    assert len(data) == 4
+    assert data.duration == pytest.approx(0.3)
+    assert sorted(p.name for p in (tmp_path / "simulation").glob("*.npz")) == ["chunk-00000.npz", "chunk-00001.npz"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["n_targets"] == 2
+    with np.load(path) as saved:
+        np.testing.assert_allclose(saved["dics"][:, 1:], saved["target"], atol=1e-5)
+        assert saved["conductances"].shape == (4, 8)
+    # an interrupted run (dataset and one chunk missing) resumes to the same data
+    path.unlink()
+    (tmp_path / "simulation" / "chunk-00001.npz").unlink()
+    make_training_data("stg", tmp_path, **settings)
+    again = load_training_data(tmp_path)
+    np.testing.assert_array_equal(again.spike_times, data.spike_times)
+    np.testing.assert_array_equal(again.offsets, data.offsets)
+    with pytest.raises(ValueError, match="other settings"):
+        make_training_data("stg", tmp_path, **dict(settings, seed=4))

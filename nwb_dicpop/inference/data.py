@@ -9,9 +9,10 @@ Reproduces the protocol of the original study (science.md 7):
    (:func:`~nwb_dicpop.compensation.generate_populations`); targets that the published
    compensating pair cannot reach are retried with ``compensating_set="auto"`` and, if still
    unreachable, skipped and listed in ``skipped_targets.json``;
-3. every member simulated with Brian2 (:func:`~nwb_dicpop.simulation.simulate_batches`;
+3. every member simulated with Brian2 (:func:`~nwb_dicpop.simulation.simulate_population`;
    STG 6 s with a 3 s transient, DA 12 s with a 3 s transient; optional current noise), in
-   chunks written to disk as they finish, so an interrupted run resumes where it stopped;
+   chunks of ``chunk_size`` members run by ``n_processes`` worker processes and written to
+   disk as they finish, so an interrupted run resumes where it stopped;
 4. the spike times and labels (target, the member's actual DICs, conductances, firing class,
    train summaries) assembled into ``dataset.npz``.
 
@@ -20,7 +21,7 @@ Layout of ``output_dir``::
     manifest.json           settings (checked on resume)
     populations.npz         conductances and DICs of every member, targets, compensating sets
     skipped_targets.json    unreachable targets, with the reason
-    simulation/             chunks written by simulate_batches
+    simulation/             one chunk-NNNNN.npz of spike times per chunk of members
     dataset.npz             the assembled dataset read by :func:`load_training_data`
 
 The dataset is never part of the package or the repository; the default directory
@@ -62,10 +63,11 @@ TARGET_BOXES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
 """``((g_s_min, g_s_max), (g_u_min, g_u_max))`` of the training targets per model (science.md 7)."""
 
 DEFAULT_PROTOCOL: dict[str, dict[str, float]] = {
-    "stg": {"duration": 3.0, "transient": 3.0},
-    "da": {"duration": 9.0, "transient": 3.0},
+    "stg": {"duration": 6.0, "transient": 3.0},
+    "da": {"duration": 12.0, "transient": 3.0},
 }
-"""Recorded duration and discarded transient (seconds) per model: 6 s and 12 s in total."""
+"""Total simulated time and discarded transient (seconds) per model (science.md 3): the
+recorded windows are 3 s (STG) and 9 s (DA)."""
 
 FORMAT_VERSION = 1
 _POPULATION_BLOCK = 256  # targets per vectorised generate_populations call (fixed: part of the seed path)
@@ -408,9 +410,9 @@ def make_training_data(
     duration: float | None = None,
     transient: float | None = None,
     dt: float | None = None,
-    chunk_size: int = 1000,
+    chunk_size: int = 1024,
     target_sampling: str = "lhs",
-    scheduler: Any = None,
+    n_processes: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Path:
     """Generate (or resume generating) a training set for the DIC network.
@@ -431,16 +433,15 @@ def make_training_data(
         Standard deviation of the injected current noise (uA/cm^2); 0 for deterministic
         trains, 3 or 5 for the robust variants of the original study.
     duration, transient : float, optional
-        Recorded duration and discarded transient in seconds; default
-        :data:`DEFAULT_PROTOCOL` (STG 3 + 3 s, DA 9 + 3 s).
+        Total simulated time (transient included) and discarded transient in seconds;
+        default :data:`DEFAULT_PROTOCOL` (STG 6 and 3 s, DA 12 and 3 s).
     dt : float, optional
         Integration step (seconds); the simulator's default if None.
     chunk_size : int
         Members simulated per chunk file.
     target_sampling : {"lhs", "uniform"}
-    scheduler : optional
-        Passed to :func:`~nwb_dicpop.simulation.simulate_batches` (process count or a Dask
-        client) to run chunks in parallel.
+    n_processes : int
+        Worker processes simulating chunks in parallel (1: in this process).
     progress : callable, optional
         ``progress(stage, done, total)`` called as populations and chunks finish.
 
@@ -453,6 +454,7 @@ def make_training_data(
     check_positive("n_targets", n_targets, integer=True)
     check_positive("n_per_target", n_per_target, integer=True)
     check_positive("chunk_size", chunk_size, integer=True)
+    check_positive("n_processes", n_processes, integer=True)
     if not (np.isfinite(noise_sigma) and noise_sigma >= 0):
         msg = f"`noise_sigma` must be >= 0 uA/cm^2; got {noise_sigma!r}."
         raise ValueError(msg)
@@ -460,6 +462,9 @@ def make_training_data(
     duration = protocol["duration"] if duration is None else duration
     transient = protocol["transient"] if transient is None else transient
     check_positive("duration", duration, unit="s")
+    if not 0 <= transient < duration:
+        msg = f"`transient` must be in [0, duration={duration}) seconds; got {transient!r}."
+        raise ValueError(msg)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
@@ -472,7 +477,7 @@ def make_training_data(
         "duration": float(duration),
         "transient": float(transient),
         "dt": dt,
-        "chunk_size": int(chunk_size),
+        "chunk_size": int(chunk_size),  # with seed, fixes each chunk's noise stream
         "target_sampling": target_sampling,
     }
     _check_manifest(output_dir, manifest)
@@ -481,18 +486,14 @@ def make_training_data(
         return dataset_path
     targets = sample_targets(model, n_targets, method=target_sampling, rng=np.random.default_rng([seed, 1]))
     populations = _make_populations(output_dir, model, targets, n_per_target, seed, progress)
-    from nwb_dicpop.simulation import read_batches, simulate_batches
-
     start_time = time.perf_counter()
-    sim_path = simulate_batches(
-        populations["conductances"], model=model, output_dir=output_dir / "simulation", chunk_size=chunk_size,
-        duration=duration, transient=transient, dt=dt, noise_sigma=noise_sigma, seed=seed,
-        scheduler=scheduler, progress=progress,
+    trains = _simulate_chunks(
+        output_dir / "simulation", model, populations["conductances"], chunk_size=chunk_size, duration=duration,
+        transient=transient, dt=dt, noise_sigma=noise_sigma, seed=seed, n_processes=n_processes, progress=progress,
     )
     logger.info("simulation finished in %.1f s", time.perf_counter() - start_time)
-    trains = _spike_times_of(read_batches(sim_path), len(populations["conductances"]))
     dataset = TrainingSet.from_trains(
-        trains, populations["dics"][:, 1:], model_name=model, duration=duration,
+        trains, populations["dics"][:, 1:], model_name=model, duration=duration - transient,
         groups=populations["target_index"], noise_sigma=noise_sigma,
     )
     return dataset.save(
@@ -503,13 +504,85 @@ def make_training_data(
     )
 
 
-def _spike_times_of(batches: Any, n_expected: int) -> list[np.ndarray]:
-    """Spike-time arrays (seconds) of every member from ``read_batches`` output."""
-    if hasattr(batches, "spike_times"):
-        trains = list(batches.spike_times)
+def _simulate_chunk(task: tuple[Any, ...]) -> str:
+    """Simulate one chunk of members and write its spike times (worker function)."""
+    path, model, conductances, duration, transient, dt, noise_sigma, seed = task
+    path = Path(path)
+    if path.is_file():
+        return str(path)
+    from nwb_dicpop.simulation import simulate_population
+
+    result = simulate_population(
+        conductances, model=model, duration=duration, transient=transient, dt=dt, noise_sigma=noise_sigma, rng=seed
+    )
+    lengths = np.array([t.size for t in result.spike_times], dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        spike_times=np.concatenate(result.spike_times) if lengths.sum() else np.zeros(0),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        simulator=np.array(f"{result.simulator_version} {result.code_target} {result.method} dt={result.dt}"),
+    )
+    _atomic_write_bytes(path, buffer.getvalue())
+    return str(path)
+
+
+def _simulate_chunks(
+    folder: Path,
+    model: str,
+    conductances: np.ndarray,
+    *,
+    chunk_size: int,
+    duration: float,
+    transient: float,
+    dt: float | None,
+    noise_sigma: float,
+    seed: int,
+    n_processes: int,
+    progress: Callable[[str, int, int], None] | None,
+) -> list[np.ndarray]:
+    """Simulate every member in chunks (one file each, skipped when present), in parallel.
+
+    Chunk ``k`` holds members ``k * chunk_size ...``; its current noise is seeded with
+    ``(seed, k)``, so a chunk's trains do not depend on which process ran it or on resumption.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    n = conductances.shape[0]
+    n_chunks = int(np.ceil(n / chunk_size))
+    tasks = []
+    for k in range(n_chunks):
+        rows = slice(k * chunk_size, min(n, (k + 1) * chunk_size))
+        noise_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+        tasks.append((folder / f"chunk-{k:05d}.npz", model, conductances[rows], duration, transient, dt,
+                      noise_sigma, noise_seed))
+    todo = [t for t in tasks if not Path(t[0]).is_file()]
+    done = n_chunks - len(todo)
+    logger.info("simulation: %d chunks of %d members, %d already written", n_chunks, chunk_size, done)
+    if todo and n_processes > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        _simulate_chunk((folder / ".warm-up.npz", model, conductances[:2], min(duration, 0.02), 0.0, dt, 0.0, 0))
+        (folder / ".warm-up.npz").unlink(missing_ok=True)  # compiled code now cached for the workers
+        with ProcessPoolExecutor(max_workers=n_processes) as pool:
+            futures = [pool.submit(_simulate_chunk, task) for task in todo]
+            for future in as_completed(futures):
+                logger.info("simulation: wrote %s", Path(future.result()).name)
+                done += 1
+                if progress is not None:
+                    progress("simulation", done, n_chunks)
     else:
-        trains = [np.asarray(t) for result in batches for t in result.spike_times]
-    if len(trains) != n_expected:
-        msg = f"The simulation returned {len(trains)} trains for {n_expected} members; rerun to resume."
+        for task in todo:
+            _simulate_chunk(task)
+            done += 1
+            logger.info("simulation: wrote %s (%d/%d)", Path(task[0]).name, done, n_chunks)
+            if progress is not None:
+                progress("simulation", done, n_chunks)
+    trains: list[np.ndarray] = []
+    for task in tasks:
+        with np.load(task[0], allow_pickle=False) as data:
+            flat, offsets = data["spike_times"], data["offsets"]
+        trains.extend(flat[offsets[i] : offsets[i + 1]] for i in range(offsets.size - 1))
+    if len(trains) != n:
+        msg = f"The simulation chunks in {folder} hold {len(trains)} trains for {n} members; delete them and rerun."
         raise ValueError(msg)
     return trains
