@@ -105,3 +105,20 @@ def test_make_training_data_end_to_end_and_resume(tmp_path):
     np.testing.assert_array_equal(again.offsets, data.offsets)
     with pytest.raises(ValueError, match="other settings"):
         make_training_data("stg", tmp_path, **dict(settings, seed=4))
+
+
+def test_partial_dataset_from_finished_chunks(tmp_path):
+    from nwb_dicpop.inference.data import make_training_data
+
+    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.4, "transient": 0.1, "chunk_size": 3}
+    path = make_training_data("stg", tmp_path, **settings)
+    full = load_training_data(tmp_path)
+    path.unlink()
+    (tmp_path / "simulation" / "chunk-00000.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="allow_partial"):
+        load_training_data(tmp_path)
+    partial = load_training_data(tmp_path, allow_partial=True)
+    assert len(partial) == 1  # chunk 1 holds member 3 only
+    np.testing.assert_array_equal(partial.train(0), full.train(3))
+    np.testing.assert_array_equal(partial.targets[0], full.targets[3])
+    assert partial.groups[0] == full.groups[3]

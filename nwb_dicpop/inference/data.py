@@ -186,16 +186,24 @@ class TrainingSet:
         return path
 
 
-def load_training_data(paths: str | Path | Sequence[str | Path]) -> TrainingSet:
+def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partial: bool = False) -> TrainingSet:
     """Load one or several generated datasets (directories or ``dataset.npz`` files).
 
     Population indices are offset per dataset so that populations stay distinct.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+    allow_partial : bool
+        For a directory whose generation has not finished, use the simulation chunks written
+        so far (every train of a finished chunk, with its labels) instead of raising.
 
     Raises
     ------
     FileNotFoundError
         If a dataset file is missing (generation not finished: run
-        :func:`make_training_data` again on that directory to resume).
+        :func:`make_training_data` again on that directory to resume, or pass
+        ``allow_partial=True``).
     ValueError
         If the datasets belong to different models.
     """
@@ -208,10 +216,14 @@ def load_training_data(paths: str | Path | Sequence[str | Path]) -> TrainingSet:
     for entry in paths:
         path = Path(entry)
         file = path / "dataset.npz" if path.is_dir() else path
+        if not file.is_file() and allow_partial and (path / "populations.npz").is_file():
+            sets.append(_partial_set(path))
+            continue
         if not file.is_file():
             msg = (
                 f"No dataset at {file}. Generate it with make_training_data(output_dir={path!s}); an "
-                "interrupted generation resumes when called again with the same settings."
+                "interrupted generation resumes when called again with the same settings (or pass "
+                "allow_partial=True to use the chunks finished so far)."
             )
             raise FileNotFoundError(msg)
         with np.load(file, allow_pickle=False) as data:
@@ -250,6 +262,32 @@ def load_training_data(paths: str | Path | Sequence[str | Path]) -> TrainingSet:
         noise_sigma=np.concatenate([s.noise_sigma for s in sets]),
         model_name=sets[0].model_name,
         duration=max(s.duration for s in sets),
+    )
+
+
+def _partial_set(folder: Path) -> TrainingSet:
+    """The trains of the finished simulation chunks of an unfinished generation."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    chunk_size = int(manifest["chunk_size"])
+    with np.load(folder / "populations.npz", allow_pickle=False) as data:
+        dics, target_index = data["dics"], data["target_index"]
+    trains: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    for chunk in sorted((folder / "simulation").glob("chunk-*.npz")):
+        k = int(chunk.stem.split("-")[1])
+        with np.load(chunk, allow_pickle=False) as data:
+            flat, offsets = data["spike_times"], data["offsets"]
+        trains.extend(flat[offsets[i] : offsets[i + 1]] for i in range(offsets.size - 1))
+        rows.append(np.arange(k * chunk_size, k * chunk_size + offsets.size - 1))
+    if not trains:
+        msg = f"No finished simulation chunk in {folder / 'simulation'} yet."
+        raise FileNotFoundError(msg)
+    index = np.concatenate(rows)
+    logger.info("partial dataset %s: %d trains from %d chunks", folder, index.size, len(rows))
+    return TrainingSet.from_trains(
+        trains, dics[index, 1:], model_name=manifest["model"],
+        duration=float(manifest["duration"]) - float(manifest["transient"]), groups=target_index[index],
+        noise_sigma=float(manifest["noise_sigma"]),
     )
 
 
