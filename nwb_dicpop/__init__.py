@@ -39,6 +39,7 @@ _EXPORTS = {
     "write_results": "nwb_dicpop.nwb",
     "read_results": "nwb_dicpop.nwb",
     "DicpopResults": "nwb_dicpop.nwb",
+    "infer_dics": "nwb_dicpop.inference.predict",
     "simulate_population": "nwb_dicpop.simulation",
     "simulate_batches": "nwb_dicpop.batches",
     "read_batches": "nwb_dicpop.batches",

@@ -193,6 +193,9 @@ class DICEstimate:
     network_version : str
     g_f : ndarray of float, shape (n_units,)
         Fast DIC when known (NaN otherwise: the network does not predict it).
+    n_spikes_used : ndarray of int, shape (n_units,)
+        Spikes of each train the estimate is based on (trains longer than the network's
+        ``max_spikes`` are cut to their first spikes); -1 when unknown.
     """
 
     unit_ids: tuple[Any, ...]
@@ -207,6 +210,7 @@ class DICEstimate:
     status: tuple[str, ...]
     network_version: str = ""
     g_f: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    n_spikes_used: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         n = len(self.unit_ids)
@@ -215,6 +219,8 @@ class DICEstimate:
             object.__setattr__(self, name, _per_unit(name, getattr(self, name), n))
         g_f = self.g_f if np.size(self.g_f) else np.full(n, np.nan)
         object.__setattr__(self, "g_f", _per_unit("g_f", g_f, n))
+        used = self.n_spikes_used if np.size(self.n_spikes_used) else np.full(n, -1)
+        object.__setattr__(self, "n_spikes_used", _per_unit("n_spikes_used", used, n, np.int64))
         object.__setattr__(
             self, "out_of_distribution", _per_unit("out_of_distribution", self.out_of_distribution, n, bool)
         )
@@ -250,6 +256,7 @@ class DICEstimate:
                 "firing_class": list(self.firing_class),
                 "out_of_distribution": self.out_of_distribution,
                 "status": list(self.status),
+                "n_spikes_used": self.n_spikes_used,
             }
         )
 

@@ -1,0 +1,172 @@
+"""Benchmark: DIC network throughput and latency on CPU, against the original architecture.
+
+The baseline is the original study's transformer ("DICsNet", science.md 9.2: 64-d embedding
+with sinusoidal positions, 4 post-norm encoder blocks with 8-head attention, attention pooling,
+16-d residual decoder with auxiliary heads; ~115k parameters), implemented here for timing
+only (random weights: speed does not depend on the values).  Both networks run in the same
+process on the same trains, with the same batching (sorted by length, batches of 512), so the
+printed ratios compare like with like on this machine.
+
+Trains: the test set of a generated dataset (``--data DIR``) or, by default, synthetic STG-like
+trains (tonic and bursting, 3 s, spike counts spread like the original STG set: median ~37).
+
+Run:  python benchmarks/bench_inference.py [--data DIR] [--threads 2] [--n-trains 5000]
+Targets (issue 4): >= 5,000 trains/s in batches; < 5 ms for one train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nwb_dicpop.inference.features import encode_spike_trains
+from nwb_dicpop.inference.network import DICNet, NetworkConfig, load_network
+from nwb_dicpop.inference.predict import available_weights, predict_arrays, resolve_weights
+
+
+# --------------------------------------------------------------------------- original architecture
+class _Residual16(nn.Module):
+    def __init__(self, d: int, dropout: float) -> None:
+        super().__init__()
+        self.ff = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d))
+        self.norm = nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + self.drop(nn.functional.gelu(self.ff(x))))
+
+
+class OriginalDICsNet(nn.Module):
+    """The original architecture (science.md 9.2), for timing comparisons only."""
+
+    def __init__(self, d: int = 64, heads: int = 8, blocks: int = 4, latent: int = 16, dropout: float = 0.034) -> None:
+        super().__init__()
+        self.embed = nn.Linear(2, d)
+        position = torch.arange(1000).unsqueeze(1)
+        div = torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))
+        pe = torch.zeros(1000, d)
+        pe[:, 0::2] = torch.sin(position * div)
+        pe[:, 1::2] = torch.cos(position * div)
+        self.register_buffer("pe", pe)
+        self.attn = nn.ModuleList(nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True) for _ in range(blocks))
+        self.ff = nn.ModuleList(
+            nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d)) for _ in range(blocks)
+        )
+        self.norm1 = nn.ModuleList(nn.LayerNorm(d) for _ in range(blocks))
+        self.norm2 = nn.ModuleList(nn.LayerNorm(d) for _ in range(blocks))
+        self.core_out = nn.Sequential(nn.Linear(d, d), nn.LayerNorm(d), nn.Dropout(dropout), nn.GELU())
+        self.query = nn.Parameter(torch.randn(d))
+        self.key = nn.Linear(d, d)
+        self.pool_out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, latent), nn.Dropout(dropout), nn.GELU())
+        self.class_branch = nn.Sequential(_Residual16(latent, dropout), _Residual16(latent, dropout))
+        self.class_final = nn.Linear(latent, 2)
+        self.metric_branch = nn.Sequential(_Residual16(latent, dropout), _Residual16(latent, dropout))
+        self.metric_final = nn.Linear(latent, 5)
+        self.alpha_c = nn.Parameter(torch.zeros(latent))
+        self.alpha_m = nn.Parameter(torch.zeros(latent))
+        self.trunk = nn.Sequential(_Residual16(latent, dropout), _Residual16(latent, dropout))
+        self.trunk_final = nn.Linear(latent, 2)
+        self.sigma = nn.Sequential(_Residual16(latent, dropout), _Residual16(latent, dropout))
+        self.sigma_final = nn.Linear(latent, 2)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        keep = mask.unsqueeze(-1).to(tokens.dtype)
+        x = (self.embed(tokens) + self.pe[: tokens.shape[1]]) * keep
+        for attn, ff, n1, n2 in zip(self.attn, self.ff, self.norm1, self.norm2, strict=True):
+            x = n1(x + attn(x, x, x, key_padding_mask=~mask, need_weights=False)[0])
+            x = n2(x + nn.functional.gelu(ff(x)))
+        x = self.core_out(x)
+        scores = (self.key(x) @ self.query / math.sqrt(x.shape[-1])).masked_fill(~mask, float("-inf"))
+        z = self.pool_out((torch.softmax(scores.float(), dim=1).unsqueeze(-1) * x).sum(dim=1))
+        xc, xm = self.class_branch(z), self.metric_branch(z)
+        h = self.trunk(z + self.alpha_c * xc + self.alpha_m * xm)
+        return self.trunk_final(h), self.sigma_final(self.sigma(h)), self.class_final(xc), self.metric_final(xm)
+
+
+# --------------------------------------------------------------------------- inputs
+def synthetic_trains(n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """STG-like 3 s trains: half tonic (4-25 Hz), half bursting (2-12 spikes per burst)."""
+    trains = []
+    for i in range(n):
+        if i % 2 == 0:
+            rate = rng.uniform(4, 25)
+            t = np.arange(0, 3.0, 1 / rate) + rng.uniform(0, 1 / rate)
+        else:
+            per_burst, period = rng.integers(2, 13), rng.uniform(0.09, 0.35)
+            onsets = np.arange(0, 3.0 - 0.1, period)
+            t = (onsets[:, None] + rng.uniform(0.003, 0.012) * np.arange(per_burst)).ravel()
+        trains.append(np.sort(t[t < 3.0]))
+    return [t for t in trains if t.size >= 3]
+
+
+def best_of(func, repeats: int) -> float:
+    func()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run_original(net: OriginalDICsNet, trains: list[np.ndarray], batch_size: int, max_spikes: int = 250) -> None:
+    order = np.argsort([t.size for t in trains])
+    with torch.inference_mode():
+        for start in range(0, len(trains), batch_size):
+            batch = encode_spike_trains([trains[i] for i in order[start : start + batch_size]], max_spikes=max_spikes)
+            net(torch.from_numpy(batch.tokens), torch.from_numpy(batch.mask))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", help="dataset directory (test set) to take trains from")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n-trains", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    if args.data:
+        from nwb_dicpop.inference.data import load_training_data
+
+        data = load_training_data(args.data)
+        keep = np.flatnonzero(data.n_spikes >= 3)[: args.n_trains]
+        trains = data.trains(keep)
+        model = data.model_name
+    else:
+        trains = synthetic_trains(args.n_trains, rng)
+        model = "stg"
+    if model in available_weights():
+        loaded = load_network(resolve_weights(model))
+        label = loaded.version
+    else:
+        from nwb_dicpop.inference.network import LoadedNetwork
+
+        loaded = LoadedNetwork(DICNet(NetworkConfig()).eval(), {"max_spikes": 1024}, Path("random-init.json"))
+        label = "DICNet (random init)"
+    original = OriginalDICsNet().eval()
+    n = len(trains)
+    counts = np.array([t.size for t in trains])
+    print(f"{n} trains, spikes per train: median {np.median(counts):.0f}, mean {counts.mean():.1f}, max {counts.max()}")
+    print(f"threads: {torch.get_num_threads()}; parameters: ours {loaded.network.n_parameters():,}, "
+          f"original {sum(p.numel() for p in original.parameters()):,}")
+    ours_t = best_of(lambda: predict_arrays(loaded, trains, batch_size=512), args.repeats)
+    orig_t = best_of(lambda: run_original(original, trains, 512), args.repeats)
+    print(f"throughput (batches of 512): {label}: {n / ours_t:,.0f} trains/s; original: {n / orig_t:,.0f} trains/s; "
+          f"speed-up x{orig_t / ours_t:.1f}  (target >= 5,000 trains/s)")
+    one = [trains[int(np.argsort(counts)[n // 2])]]  # a median-length train
+    ours_1 = best_of(lambda: predict_arrays(loaded, one, batch_size=1), 20)
+    orig_1 = best_of(lambda: run_original(original, one, 1), 20)
+    print(f"latency, one train of {one[0].size} spikes: {label}: {ours_1 * 1e3:.2f} ms; original: {orig_1 * 1e3:.2f} ms; "
+          f"speed-up x{orig_1 / ours_1:.1f}  (target < 5 ms)")
+
+
+if __name__ == "__main__":
+    main()

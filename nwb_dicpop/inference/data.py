@@ -1,0 +1,626 @@
+"""Training data for the DIC network: targets -> populations -> Brian2 simulations -> dataset.
+
+Reproduces the protocol of the original study (science.md 7):
+
+1. ``n_targets`` DIC targets ``(g_s, g_u)`` spread over the model's box (Latin hypercube,
+   seeded): STG ``g_s`` in [-20, 20], ``g_u`` in [0, 20]; DA ``g_s`` in [-10, 15],
+   ``g_u`` in [0, 20];
+2. for each target, a neuromodulated population of ``n_per_target`` members
+   (:func:`~nwb_dicpop.compensation.generate_populations`); targets that the published
+   compensating pair cannot reach are retried with ``compensating_set="auto"`` and, if still
+   unreachable, skipped and listed in ``skipped_targets.json``;
+3. every member simulated with Brian2 (:func:`~nwb_dicpop.simulation.simulate_population`;
+   STG 6 s with a 3 s transient, DA 12 s with a 3 s transient; optional current noise), in
+   chunks of ``chunk_size`` members run by ``n_processes`` worker processes and written to
+   disk as they finish, so an interrupted run resumes where it stopped;
+4. the spike times and labels (target, the member's actual DICs, conductances, firing class,
+   train summaries) assembled into ``dataset.npz``.
+
+Layout of ``output_dir``::
+
+    manifest.json           settings (checked on resume)
+    populations.npz         conductances and DICs of every member, targets, compensating sets
+    skipped_targets.json    unreachable targets, with the reason
+    simulation/             one chunk-NNNNN.npz of spike times per chunk of members
+    dataset.npz             the assembled dataset read by :func:`load_training_data`
+
+The dataset is never part of the package or the repository; the default directory
+(``./data/``) is git-ignored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nwb_dicpop._validation import check_choice, check_positive
+
+__all__ = [
+    "DEFAULT_PROTOCOL",
+    "TARGET_BOXES",
+    "TrainingSet",
+    "load_training_data",
+    "make_training_data",
+    "sample_targets",
+]
+
+logger = logging.getLogger(__name__)
+
+TARGET_BOXES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "stg": ((-20.0, 20.0), (0.0, 20.0)),
+    "da": ((-10.0, 15.0), (0.0, 20.0)),
+}
+"""``((g_s_min, g_s_max), (g_u_min, g_u_max))`` of the training targets per model (science.md 7)."""
+
+DEFAULT_PROTOCOL: dict[str, dict[str, float]] = {
+    "stg": {"duration": 6.0, "transient": 3.0},
+    "da": {"duration": 12.0, "transient": 3.0},
+}
+"""Total simulated time and discarded transient (seconds) per model (science.md 3): the
+recorded windows are 3 s (STG) and 9 s (DA)."""
+
+FORMAT_VERSION = 1
+_POPULATION_BLOCK = 256  # targets per vectorised generate_populations call (fixed: part of the seed path)
+
+
+# --------------------------------------------------------------------------- dataset container
+@dataclass(frozen=True)
+class TrainingSet:
+    """Spike trains with their labels, stored flat (ragged).
+
+    Attributes
+    ----------
+    spike_times : ndarray of float, shape (n_total_spikes,)
+        All spike times (seconds, from the end of the transient), train after train.
+    offsets : ndarray of int, shape (n_trains + 1,)
+        Train ``i`` is ``spike_times[offsets[i]:offsets[i + 1]]``.
+    targets : ndarray of float, shape (n_trains, 2)
+        ``(g_s, g_u)`` of each train's neuron at the model's ``V_th`` (its actual DICs).
+    labels : ndarray of int, shape (n_trains,)
+        0 silent, 1 spiking, 2 bursting (science.md 8).
+    groups : ndarray of int, shape (n_trains,)
+        Population (target) index; train/validation splits never divide a population.
+    noise_sigma : ndarray of float, shape (n_trains,)
+        Current-noise standard deviation used in the simulation (uA/cm^2).
+    model_name : str
+    duration : float
+        Recorded duration of every train (seconds).
+    """
+
+    spike_times: np.ndarray
+    offsets: np.ndarray
+    targets: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    noise_sigma: np.ndarray
+    model_name: str
+    duration: float
+
+    def __len__(self) -> int:
+        return int(self.offsets.size - 1)
+
+    @property
+    def n_spikes(self) -> np.ndarray:
+        """Spikes per train, shape (n_trains,)."""
+        return np.diff(self.offsets)
+
+    def train(self, index: int) -> np.ndarray:
+        """Spike times (seconds) of train ``index``."""
+        return self.spike_times[self.offsets[index] : self.offsets[index + 1]]
+
+    def trains(self, indices: Sequence[int] | np.ndarray) -> list[np.ndarray]:
+        """Spike times of several trains."""
+        return [self.spike_times[self.offsets[i] : self.offsets[i + 1]] for i in indices]
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> TrainingSet:
+        """A new set with the trains ``indices`` (in that order)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        pieces = self.trains(idx)
+        lengths = np.array([p.size for p in pieces], dtype=np.int64)
+        return TrainingSet(
+            spike_times=np.concatenate(pieces) if pieces else np.zeros(0),
+            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            targets=self.targets[idx],
+            labels=self.labels[idx],
+            groups=self.groups[idx],
+            noise_sigma=self.noise_sigma[idx],
+            model_name=self.model_name,
+            duration=self.duration,
+        )
+
+    @classmethod
+    def from_trains(
+        cls,
+        trains: Sequence[np.ndarray],
+        targets: np.ndarray,
+        *,
+        model_name: str,
+        duration: float,
+        groups: np.ndarray | None = None,
+        noise_sigma: np.ndarray | float = 0.0,
+    ) -> TrainingSet:
+        """Build a set from a list of spike-time arrays (seconds); labels by the CV rule."""
+        from nwb_dicpop.inference.features import firing_class_labels
+
+        arrays = [np.asarray(t, dtype=np.float64).reshape(-1) for t in trains]
+        lengths = np.array([a.size for a in arrays], dtype=np.int64)
+        n = len(arrays)
+        return cls(
+            spike_times=np.concatenate(arrays) if arrays else np.zeros(0),
+            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            targets=np.asarray(targets, dtype=np.float64).reshape(n, 2),
+            labels=firing_class_labels(arrays),
+            groups=np.arange(n) if groups is None else np.asarray(groups, dtype=np.int64),
+            noise_sigma=np.broadcast_to(np.asarray(noise_sigma, dtype=np.float64), (n,)).copy(),
+            model_name=model_name,
+            duration=float(duration),
+        )
+
+    def save(self, path: str | Path, **extra: np.ndarray) -> Path:
+        """Write the set (and ``extra`` per-train columns) to ``path`` (``.npz``) atomically."""
+        arrays = {
+            "spike_times": self.spike_times,
+            "offsets": self.offsets,
+            "targets": self.targets,
+            "labels": self.labels,
+            "groups": self.groups,
+            "noise_sigma": self.noise_sigma,
+            "model_name": np.array(self.model_name),
+            "duration": np.array(self.duration),
+            **extra,
+        }
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        path = Path(path)
+        _atomic_write_bytes(path, buffer.getvalue())
+        return path
+
+
+def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partial: bool = False) -> TrainingSet:
+    """Load one or several generated datasets (directories or ``dataset.npz`` files).
+
+    Population indices are offset per dataset so that populations stay distinct.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+    allow_partial : bool
+        For a directory whose generation has not finished, use the simulation chunks written
+        so far (every train of a finished chunk, with its labels) instead of raising.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a dataset file is missing (generation not finished: run
+        :func:`make_training_data` again on that directory to resume, or pass
+        ``allow_partial=True``).
+    ValueError
+        If the datasets belong to different models.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        msg = "`paths` is empty; pass at least one dataset directory."
+        raise ValueError(msg)
+    sets = []
+    for entry in paths:
+        path = Path(entry)
+        file = path / "dataset.npz" if path.is_dir() else path
+        if not file.is_file() and allow_partial and (path / "populations.npz").is_file():
+            sets.append(_partial_set(path))
+            continue
+        if not file.is_file():
+            msg = (
+                f"No dataset at {file}. Generate it with make_training_data(output_dir={path!s}); an "
+                "interrupted generation resumes when called again with the same settings (or pass "
+                "allow_partial=True to use the chunks finished so far)."
+            )
+            raise FileNotFoundError(msg)
+        with np.load(file, allow_pickle=False) as data:
+            sets.append(
+                TrainingSet(
+                    spike_times=data["spike_times"],
+                    offsets=data["offsets"],
+                    targets=data["targets"],
+                    labels=data["labels"],
+                    groups=data["groups"],
+                    noise_sigma=data["noise_sigma"],
+                    model_name=str(data["model_name"]),
+                    duration=float(data["duration"]),
+                )
+            )
+    models = {s.model_name for s in sets}
+    if len(models) > 1:
+        msg = f"Datasets belong to different models {sorted(models)}; train one model at a time."
+        raise ValueError(msg)
+    if len(sets) == 1:
+        return sets[0]
+    group_offset = 0
+    spike_offset = 0
+    offsets, groups = [np.zeros(1, dtype=np.int64)], []
+    for s in sets:
+        offsets.append(s.offsets[1:] + spike_offset)
+        groups.append(s.groups + group_offset)
+        spike_offset += int(s.offsets[-1])
+        group_offset += int(s.groups.max(initial=-1)) + 1
+    return TrainingSet(
+        spike_times=np.concatenate([s.spike_times for s in sets]),
+        offsets=np.concatenate(offsets),
+        targets=np.concatenate([s.targets for s in sets]),
+        labels=np.concatenate([s.labels for s in sets]),
+        groups=np.concatenate(groups),
+        noise_sigma=np.concatenate([s.noise_sigma for s in sets]),
+        model_name=sets[0].model_name,
+        duration=max(s.duration for s in sets),
+    )
+
+
+def _partial_set(folder: Path) -> TrainingSet:
+    """The trains of the finished simulation chunks of an unfinished generation."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    chunk_size = int(manifest["chunk_size"])
+    with np.load(folder / "populations.npz", allow_pickle=False) as data:
+        dics, target_index = data["dics"], data["target_index"]
+    trains: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    for chunk in sorted((folder / "simulation").glob("chunk-*.npz")):
+        k = int(chunk.stem.split("-")[1])
+        with np.load(chunk, allow_pickle=False) as data:
+            flat, offsets = data["spike_times"], data["offsets"]
+        trains.extend(flat[offsets[i] : offsets[i + 1]] for i in range(offsets.size - 1))
+        rows.append(np.arange(k * chunk_size, k * chunk_size + offsets.size - 1))
+    if not trains:
+        msg = f"No finished simulation chunk in {folder / 'simulation'} yet."
+        raise FileNotFoundError(msg)
+    index = np.concatenate(rows)
+    logger.info("partial dataset %s: %d trains from %d chunks", folder, index.size, len(rows))
+    return TrainingSet.from_trains(
+        trains, dics[index, 1:], model_name=manifest["model"],
+        duration=float(manifest["duration"]) - float(manifest["transient"]), groups=target_index[index],
+        noise_sigma=float(manifest["noise_sigma"]),
+    )
+
+
+# --------------------------------------------------------------------------- targets
+def sample_targets(
+    model: str, n_targets: int, *, method: str = "lhs", rng: int | np.random.Generator | None = None
+) -> np.ndarray:
+    """DIC targets spread over the model's training box (:data:`TARGET_BOXES`).
+
+    Parameters
+    ----------
+    model : {"stg", "da"}
+    n_targets : int
+    method : {"lhs", "uniform"}
+        Latin hypercube (one target per row and column stratum, as in the thesis) or
+        independent uniform draws (as in the generator script).
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of float, shape (n_targets, 2)
+        ``(g_s, g_u)`` per target.
+    """
+    from nwb_dicpop._validation import normalize_rng
+
+    check_choice("model", model, tuple(TARGET_BOXES))
+    check_positive("n_targets", n_targets, integer=True)
+    check_choice("method", method, ("lhs", "uniform"))
+    generator = normalize_rng(rng)
+    box = np.array(TARGET_BOXES[model])
+    if method == "uniform":
+        unit = generator.random((n_targets, 2))
+    else:
+        unit = np.empty((n_targets, 2))
+        for k in range(2):
+            unit[:, k] = (generator.permutation(n_targets) + generator.random(n_targets)) / n_targets
+    return box[:, 0] + unit * (box[:, 1] - box[:, 0])
+
+
+# --------------------------------------------------------------------------- generation
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, value: Any) -> None:
+    _atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _check_manifest(output_dir: Path, manifest: dict[str, Any]) -> None:
+    path = output_dir / "manifest.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        keys = [k for k in manifest if k not in ("created",)]
+        differ = [k for k in keys if old.get(k) != manifest[k]]
+        if differ:
+            changes = ", ".join(f"{k}: {old.get(k)!r} -> {manifest[k]!r}" for k in differ)
+            msg = (
+                f"{output_dir} holds a dataset made with other settings ({changes}). Resume with the "
+                "same settings or choose a new `output_dir`."
+            )
+            raise ValueError(msg)
+        return
+    _write_json(path, manifest)
+
+
+def _generate_block(
+    model: str, targets: np.ndarray, n_per_target: int, seed: int, block: int
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Populations of one block of targets; unreachable ones retried with "auto", then skipped."""
+    from nwb_dicpop.compensation import UnreachableTargetError, generate_population, generate_populations
+
+    try:
+        pops = generate_populations(
+            model, targets[:, 0], targets[:, 1], n_models=n_per_target, thresholds=False,
+            rng=np.random.default_rng([seed, block]),
+        )
+        return list(pops), []
+    except UnreachableTargetError:
+        logger.info("block %d: a target is unreachable with the rule's pair; generating one by one", block)
+    pops: list[Any] = []
+    skipped: list[dict[str, Any]] = []
+    for i, (g_s, g_u) in enumerate(targets):
+        rng = np.random.default_rng([seed, block, i])
+        population = None
+        for choice in ("rule", "auto"):
+            try:
+                population = generate_population(
+                    model, float(g_s), float(g_u), n_models=n_per_target, compensating_set=choice,
+                    thresholds=False, rng=rng,
+                )
+                break
+            except UnreachableTargetError as err:
+                reason = str(err)
+        if population is None:
+            skipped.append({"g_s": float(g_s), "g_u": float(g_u), "block": block, "index": i, "reason": reason})
+        pops.append(population)
+    return pops, skipped
+
+
+def _make_populations(
+    output_dir: Path, model: str, targets: np.ndarray, n_per_target: int, seed: int,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, np.ndarray]:
+    path = output_dir / "populations.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    conductances, dics, target_of, sets = [], [], [], []
+    skipped: list[dict[str, Any]] = []
+    n_blocks = int(np.ceil(len(targets) / _POPULATION_BLOCK))
+    start_time = time.perf_counter()
+    for block in range(n_blocks):
+        rows = np.arange(block * _POPULATION_BLOCK, min(len(targets), (block + 1) * _POPULATION_BLOCK))
+        pops, skip = _generate_block(model, targets[rows], n_per_target, seed, block)
+        skipped.extend(skip)
+        for row, pop in zip(rows, pops, strict=True):
+            if pop is None:
+                continue
+            conductances.append(pop.conductances)
+            dics.append(pop.dics)
+            target_of.append(np.full(pop.n_models, row, dtype=np.int64))
+            sets.append("+".join(pop.compensating_set))
+        if progress is not None:
+            progress("populations", block + 1, n_blocks)
+    logger.info(
+        "populations: %d targets (%d skipped) in %.1f s", len(targets), len(skipped), time.perf_counter() - start_time
+    )
+    result = {
+        "conductances": np.concatenate(conductances),
+        "dics": np.concatenate(dics),
+        "target_index": np.concatenate(target_of),
+        "targets": targets,
+        "compensating_set": np.array(sets),
+    }
+    _write_json(output_dir / "skipped_targets.json", skipped)
+    buffer = io.BytesIO()
+    np.savez(buffer, **result)
+    _atomic_write_bytes(path, buffer.getvalue())
+    return result
+
+
+def make_training_data(
+    model: str,
+    output_dir: str | Path = "data",
+    *,
+    n_targets: int,
+    n_per_target: int = 16,
+    seed: int = 0,
+    noise_sigma: float = 0.0,
+    duration: float | None = None,
+    transient: float | None = None,
+    dt: float | None = None,
+    chunk_size: int = 1024,
+    target_sampling: str = "lhs",
+    n_processes: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Generate (or resume generating) a training set for the DIC network.
+
+    Parameters
+    ----------
+    model : {"stg", "da"}
+    output_dir : str or Path
+        Directory for the dataset (created; default ``./data``, which git ignores).  Calling
+        again with the same settings resumes an interrupted run; other settings raise.
+    n_targets : int
+        Number of ``(g_s, g_u)`` targets (populations).
+    n_per_target : int
+        Members per population (16 in the original study).
+    seed : int
+        Seeds the targets, the populations and the simulation noise.
+    noise_sigma : float
+        Standard deviation of the injected current noise (uA/cm^2); 0 for deterministic
+        trains, 3 or 5 for the robust variants of the original study.
+    duration, transient : float, optional
+        Total simulated time (transient included) and discarded transient in seconds;
+        default :data:`DEFAULT_PROTOCOL` (STG 6 and 3 s, DA 12 and 3 s).
+    dt : float, optional
+        Integration step (seconds); the simulator's default if None.
+    chunk_size : int
+        Members simulated per chunk file.
+    target_sampling : {"lhs", "uniform"}
+    n_processes : int
+        Worker processes simulating chunks in parallel (1: in this process).
+    progress : callable, optional
+        ``progress(stage, done, total)`` called as populations and chunks finish.
+
+    Returns
+    -------
+    Path
+        The ``dataset.npz`` file.
+    """
+    check_choice("model", model, tuple(TARGET_BOXES))
+    check_positive("n_targets", n_targets, integer=True)
+    check_positive("n_per_target", n_per_target, integer=True)
+    check_positive("chunk_size", chunk_size, integer=True)
+    check_positive("n_processes", n_processes, integer=True)
+    if not (np.isfinite(noise_sigma) and noise_sigma >= 0):
+        msg = f"`noise_sigma` must be >= 0 uA/cm^2; got {noise_sigma!r}."
+        raise ValueError(msg)
+    protocol = DEFAULT_PROTOCOL[model]
+    duration = protocol["duration"] if duration is None else duration
+    transient = protocol["transient"] if transient is None else transient
+    check_positive("duration", duration, unit="s")
+    if not 0 <= transient < duration:
+        msg = f"`transient` must be in [0, duration={duration}) seconds; got {transient!r}."
+        raise ValueError(msg)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": model,
+        "n_targets": int(n_targets),
+        "n_per_target": int(n_per_target),
+        "seed": int(seed),
+        "noise_sigma": float(noise_sigma),
+        "duration": float(duration),
+        "transient": float(transient),
+        "dt": dt,
+        "chunk_size": int(chunk_size),  # with seed, fixes each chunk's noise stream
+        "target_sampling": target_sampling,
+    }
+    _check_manifest(output_dir, manifest)
+    dataset_path = output_dir / "dataset.npz"
+    if dataset_path.is_file():
+        return dataset_path
+    targets = sample_targets(model, n_targets, method=target_sampling, rng=np.random.default_rng([seed, 1]))
+    populations = _make_populations(output_dir, model, targets, n_per_target, seed, progress)
+    start_time = time.perf_counter()
+    trains = _simulate_chunks(
+        output_dir / "simulation", model, populations["conductances"], chunk_size=chunk_size, duration=duration,
+        transient=transient, dt=dt, noise_sigma=noise_sigma, seed=seed, n_processes=n_processes, progress=progress,
+    )
+    logger.info("simulation finished in %.1f s", time.perf_counter() - start_time)
+    dataset = TrainingSet.from_trains(
+        trains, populations["dics"][:, 1:], model_name=model, duration=duration - transient,
+        groups=populations["target_index"], noise_sigma=noise_sigma,
+    )
+    return dataset.save(
+        dataset_path,
+        dics=populations["dics"],
+        conductances=populations["conductances"],
+        target=populations["targets"][populations["target_index"]],
+    )
+
+
+def _simulate_chunk(task: tuple[Any, ...]) -> str:
+    """Simulate one chunk of members and write its spike times (worker function)."""
+    path, model, conductances, duration, transient, dt, noise_sigma, seed = task
+    path = Path(path)
+    if path.is_file():
+        return str(path)
+    from nwb_dicpop.simulation import simulate_population
+
+    result = simulate_population(
+        conductances, model=model, duration=duration, transient=transient, dt=dt, noise_sigma=noise_sigma, rng=seed
+    )
+    lengths = np.array([t.size for t in result.spike_times], dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        spike_times=np.concatenate(result.spike_times) if lengths.sum() else np.zeros(0),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        simulator=np.array(f"{result.simulator_version} {result.code_target} {result.method} dt={result.dt}"),
+    )
+    _atomic_write_bytes(path, buffer.getvalue())
+    return str(path)
+
+
+def _simulate_chunks(
+    folder: Path,
+    model: str,
+    conductances: np.ndarray,
+    *,
+    chunk_size: int,
+    duration: float,
+    transient: float,
+    dt: float | None,
+    noise_sigma: float,
+    seed: int,
+    n_processes: int,
+    progress: Callable[[str, int, int], None] | None,
+) -> list[np.ndarray]:
+    """Simulate every member in chunks (one file each, skipped when present), in parallel.
+
+    Chunk ``k`` holds members ``k * chunk_size ...``; its current noise is seeded with
+    ``(seed, k)``, so a chunk's trains do not depend on which process ran it or on resumption.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    n = conductances.shape[0]
+    n_chunks = int(np.ceil(n / chunk_size))
+    tasks = []
+    for k in range(n_chunks):
+        rows = slice(k * chunk_size, min(n, (k + 1) * chunk_size))
+        noise_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+        tasks.append((folder / f"chunk-{k:05d}.npz", model, conductances[rows], duration, transient, dt,
+                      noise_sigma, noise_seed))
+    todo = [t for t in tasks if not Path(t[0]).is_file()]
+    done = n_chunks - len(todo)
+    logger.info("simulation: %d chunks of %d members, %d already written", n_chunks, chunk_size, done)
+    if todo and n_processes > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        _simulate_chunk((folder / ".warm-up.npz", model, conductances[:2], min(duration, 0.02), 0.0, dt, 0.0, 0))
+        (folder / ".warm-up.npz").unlink(missing_ok=True)  # compiled code now cached for the workers
+        with ProcessPoolExecutor(max_workers=n_processes) as pool:
+            futures = [pool.submit(_simulate_chunk, task) for task in todo]
+            for future in as_completed(futures):
+                logger.info("simulation: wrote %s", Path(future.result()).name)
+                done += 1
+                if progress is not None:
+                    progress("simulation", done, n_chunks)
+    else:
+        for task in todo:
+            _simulate_chunk(task)
+            done += 1
+            logger.info("simulation: wrote %s (%d/%d)", Path(task[0]).name, done, n_chunks)
+            if progress is not None:
+                progress("simulation", done, n_chunks)
+    trains: list[np.ndarray] = []
+    for task in tasks:
+        with np.load(task[0], allow_pickle=False) as data:
+            flat, offsets = data["spike_times"], data["offsets"]
+        trains.extend(flat[offsets[i] : offsets[i + 1]] for i in range(offsets.size - 1))
+    if len(trains) != n:
+        msg = f"The simulation chunks in {folder} hold {len(trains)} trains for {n} members; delete them and rerun."
+        raise ValueError(msg)
+    return trains

@@ -1,0 +1,183 @@
+"""Accuracy, calibration and robustness metrics of a trained DIC network.
+
+Metrics (issue 4): mean absolute error of ``g_s`` and ``g_u`` overall and split by the true
+firing class, spiking-vs-bursting accuracy, coverage of the nominal 90 % intervals
+(``mean +- 1.645 std``), fraction flagged out of distribution; robustness under spike jitter,
+spike deletion, and on Poisson trains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nwb_dicpop._validation import normalize_rng
+from nwb_dicpop.inference.data import TrainingSet, load_training_data
+from nwb_dicpop.inference.features import MIN_SPIKES, perturb_spike_trains
+from nwb_dicpop.inference.network import LoadedNetwork, load_network
+from nwb_dicpop.inference.predict import predict_arrays, resolve_weights
+
+__all__ = ["evaluate", "evaluate_network", "poisson_trains"]
+
+Z90 = 1.6448536269514722
+
+
+def _network(model: str | None, weights: str | Path | LoadedNetwork | None, data: TrainingSet) -> LoadedNetwork:
+    if isinstance(weights, LoadedNetwork):
+        return weights
+    return load_network(resolve_weights(model or data.model_name, weights))
+
+
+def evaluate_network(
+    data: TrainingSet | str | Path | Sequence[str | Path],
+    *,
+    weights: str | Path | LoadedNetwork | None = None,
+    model: str | None = None,
+    jitter: float = 0.0,
+    drop_fraction: float = 0.0,
+    batch_size: int = 1024,
+    max_spikes: int | None = None,
+    rng: int | np.random.Generator | None = 0,
+) -> dict[str, float]:
+    """Accuracy metrics of a network on labelled trains.
+
+    Parameters
+    ----------
+    data : TrainingSet or dataset path(s)
+        Labelled trains (generated with a different seed than the training set).
+    weights : None, str, Path or LoadedNetwork
+        Network (default: the newest shipped one for the data's model).
+    model : str, optional
+        Defaults to the data's model.
+    jitter : float
+        Gaussian spike jitter (seconds) applied before inference (robustness).
+    drop_fraction : float
+        Probability of deleting each spike before inference (robustness).
+    batch_size, max_spikes
+        As in :func:`~nwb_dicpop.inference.predict.infer_dics`.
+    rng : None, int or numpy.random.Generator
+        Seeds the perturbations.
+
+    Returns
+    -------
+    dict
+        ``n_trains``, ``n_silent``, ``mae_g_s``, ``mae_g_u``, ``mae_g_s_spiking``,
+        ``mae_g_u_spiking``, ``mae_g_s_bursting``, ``mae_g_u_bursting``, ``class_accuracy``,
+        ``coverage90_g_s``, ``coverage90_g_u``, ``mean_std_g_s``, ``mean_std_g_u``,
+        ``ood_fraction``, ``trains_per_second``.
+    """
+    if not isinstance(data, TrainingSet):
+        data = load_training_data(data)
+    loaded = _network(model, weights, data)
+    trains = data.trains(np.arange(len(data)))
+    if jitter > 0 or drop_fraction > 0:
+        trains = perturb_spike_trains(trains, jitter=jitter, drop_fraction=drop_fraction, rng=normalize_rng(rng))
+    lengths = np.array([t.size for t in trains])
+    active = np.flatnonzero((data.labels > 0) & (lengths >= MIN_SPIKES))
+    start = time.perf_counter()
+    out = predict_arrays(loaded, [trains[i] for i in active], batch_size=batch_size, max_spikes=max_spikes)
+    elapsed = time.perf_counter() - start
+    targets = data.targets[active]
+    labels = data.labels[active]
+    error = np.abs(out.mean - targets)
+    covered = error <= Z90 * out.std
+    predicted = np.where(out.p_bursting > 0.5, 2, 1)
+    metrics: dict[str, float] = {
+        "n_trains": int(active.size),
+        "n_silent": int(len(data) - active.size),
+        "mae_g_s": float(error[:, 0].mean()),
+        "mae_g_u": float(error[:, 1].mean()),
+        "class_accuracy": float(np.mean(predicted == labels)),
+        "coverage90_g_s": float(covered[:, 0].mean()),
+        "coverage90_g_u": float(covered[:, 1].mean()),
+        "mean_std_g_s": float(out.std[:, 0].mean()),
+        "mean_std_g_u": float(out.std[:, 1].mean()),
+        "ood_fraction": float(out.out_of_distribution.mean()),
+        "trains_per_second": float(active.size / elapsed) if elapsed > 0 else float("nan"),
+    }
+    for label, name in ((1, "spiking"), (2, "bursting")):
+        chosen = labels == label
+        metrics[f"n_{name}"] = int(chosen.sum())
+        metrics[f"mae_g_s_{name}"] = float(error[chosen, 0].mean()) if chosen.any() else float("nan")
+        metrics[f"mae_g_u_{name}"] = float(error[chosen, 1].mean()) if chosen.any() else float("nan")
+    return metrics
+
+
+def poisson_trains(
+    rates: Sequence[float], *, duration: float, n_per_rate: int, rng: int | np.random.Generator | None = 0
+) -> list[np.ndarray]:
+    """Homogeneous Poisson spike trains (seconds) at each rate (Hz), ``n_per_rate`` each."""
+    generator = normalize_rng(rng)
+    trains = []
+    for rate in rates:
+        for _ in range(n_per_rate):
+            n = generator.poisson(rate * duration)
+            trains.append(np.sort(generator.uniform(0.0, duration, n)))
+    return trains
+
+
+def evaluate(
+    model: str,
+    data_dir: str | Path | Sequence[str | Path],
+    *,
+    weights: str | Path | None = None,
+    noisy_data_dir: str | Path | Sequence[str | Path] | None = None,
+    jitters: Sequence[float] = (0.001, 0.002, 0.005),
+    drop_fraction: float = 0.05,
+    poisson_rates: Sequence[float] = (2.0, 5.0, 10.0, 15.0, 30.0),
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The issue's evaluation report for one model (CLI hook).
+
+    Parameters
+    ----------
+    model : {"stg", "da"}
+    data_dir : path(s)
+        Test dataset(s) generated with a seed different from the training data.
+    weights : optional
+        Network to evaluate (default: the newest shipped one).
+    noisy_data_dir : path(s), optional
+        Test dataset(s) simulated with current noise.
+    jitters : sequence of float
+        Spike jitters (seconds) for the robustness rows.
+    drop_fraction : float
+        Spike deletion probability for the robustness row.
+    poisson_rates : sequence of float
+        Rates (Hz) of the Poisson trains (recorded duration of the test data).
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``{"clean": metrics, "jitter_1ms": ..., "drop_5pct": ..., "noisy": ..., "poisson": {...}}``.
+    """
+    data = load_training_data(data_dir)
+    loaded = load_network(resolve_weights(model, weights))
+    report: dict[str, Any] = {"network": loaded.version, "model": model, "clean": evaluate_network(data, weights=loaded)}
+    for k, jitter in enumerate(jitters):
+        report[f"jitter_{jitter * 1e3:g}ms"] = evaluate_network(data, weights=loaded, jitter=jitter, rng=seed + k)
+    if drop_fraction > 0:
+        report[f"drop_{drop_fraction * 100:g}pct"] = evaluate_network(
+            data, weights=loaded, drop_fraction=drop_fraction, rng=seed + 100
+        )
+    if noisy_data_dir is not None:
+        report["noisy"] = evaluate_network(load_training_data(noisy_data_dir), weights=loaded)
+    poisson: dict[str, Any] = {}
+    for rate in poisson_rates:
+        trains = [t for t in poisson_trains([rate], duration=data.duration, n_per_rate=200, rng=seed) if t.size >= MIN_SPIKES]
+        if not trains:
+            continue
+        out = predict_arrays(loaded, trains)
+        poisson[f"{rate:g}Hz"] = {
+            "n_trains": len(trains),
+            "ood_fraction": float(out.out_of_distribution.mean()),
+            "bursting_fraction": float(np.mean(out.p_bursting > 0.5)),
+            "mean_g_s": float(out.mean[:, 0].mean()),
+            "mean_g_u": float(out.mean[:, 1].mean()),
+        }
+    report["poisson"] = poisson
+    return report

@@ -1,0 +1,331 @@
+"""``infer_dics``: spike trains in, DICs with uncertainty out.
+
+The shipped networks live in ``nwb_dicpop/inference/weights/`` as ``<model>-v<N>.pt`` (state
+dict) + ``<model>-v<N>.json`` (card with the SHA-256 of the ``.pt`` file, the normalisation,
+the training support and the metrics); the highest version of a model is used unless
+``weights=`` names another file.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nwb_dicpop._validation import check_positive
+from nwb_dicpop.containers import DICEstimate, SpikeTrains
+from nwb_dicpop.inference.features import MIN_SPIKES, encode_spike_trains, summary_inputs
+from nwb_dicpop.inference.network import LoadedNetwork, load_network
+
+__all__ = ["NetworkOutputs", "available_weights", "infer_dics", "predict_arrays", "resolve_weights"]
+
+logger = logging.getLogger(__name__)
+
+STATUS_OK = "ok"
+STATUS_SILENT = "silent"
+
+
+def _weights_dir() -> Path:
+    return Path(str(resources.files("nwb_dicpop.inference") / "weights"))
+
+
+def available_weights() -> dict[str, list[str]]:
+    """Shipped network versions per model, oldest first, e.g. ``{"stg": ["stg-v1"]}``."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for card in _weights_dir().glob("*.json"):
+        match = re.fullmatch(r"(.+)-v(\d+)", card.stem)
+        if match and card.with_suffix(".pt").is_file():
+            found.setdefault(match.group(1), []).append((int(match.group(2)), card.stem))
+    return {model: [name for _, name in sorted(items)] for model, items in found.items()}
+
+
+def resolve_weights(model: str, weights: str | Path | None = None) -> Path:
+    """Path of the ``.json`` card to load for ``model``.
+
+    Parameters
+    ----------
+    model : str
+    weights : None, str or Path
+        None: the newest shipped version for ``model``; a shipped version name
+        (``"stg-v1"``); or a path to a ``.json``/``.pt`` file or their stem.
+    """
+    if weights is None:
+        versions = available_weights().get(model)
+        if not versions:
+            msg = (
+                f"No shipped network weights for model {model!r} (have: {sorted(available_weights())}). "
+                "Train one with nwb_dicpop.inference.training.train and pass weights=<path>."
+            )
+            raise FileNotFoundError(msg)
+        return _weights_dir() / f"{versions[-1]}.json"
+    path = Path(weights)
+    if path.suffix == ".json":
+        return path
+    if path.suffix == ".pt":
+        return path.with_suffix(".json")
+    candidate = path.parent / f"{path.name}.json"
+    if candidate.is_file():
+        return candidate
+    shipped = _weights_dir() / f"{path.name}.json"
+    return shipped if shipped.is_file() else candidate
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_network(path: str, mtime: float) -> LoadedNetwork:
+    return load_network(path)
+
+
+def _load(model: str, weights: str | Path | None) -> LoadedNetwork:
+    path = resolve_weights(model, weights)
+    if not path.is_file():
+        msg = f"Network card {path} not found; pass weights=None for the shipped network or a valid path."
+        raise FileNotFoundError(msg)
+    loaded = _cached_network(str(path.resolve()), path.stat().st_mtime)
+    card_model = loaded.card.get("model")
+    if card_model != model:
+        msg = f"Weights {path.name} are for model {card_model!r}, not {model!r}; pass model={card_model!r}."
+        raise ValueError(msg)
+    return loaded
+
+
+# --------------------------------------------------------------------------- input coercion
+def _from_neo(train: Any) -> tuple[np.ndarray, float, float, Any]:
+    try:
+        times = np.asarray(train.rescale("s").magnitude, dtype=np.float64).reshape(-1)
+        t_start = float(train.t_start.rescale("s").magnitude)
+        t_stop = float(train.t_stop.rescale("s").magnitude)
+    except Exception as err:
+        msg = f"Could not convert {type(train).__name__} spike times to seconds: {err}."
+        raise ValueError(msg) from err
+    return times, t_start, t_stop, getattr(train, "name", None)
+
+
+def _is_neo(obj: Any) -> bool:
+    return hasattr(obj, "rescale") and hasattr(obj, "t_start") and hasattr(obj, "t_stop")
+
+
+def _as_spike_trains(spiketrains: Any) -> SpikeTrains:
+    if isinstance(spiketrains, SpikeTrains):
+        return spiketrains
+    if _is_neo(spiketrains):
+        spiketrains = [spiketrains]
+    if isinstance(spiketrains, np.ndarray) and spiketrains.dtype != object:
+        msg = (
+            "`spiketrains` is a single numeric array; pass a list of arrays (one per unit, seconds), "
+            "e.g. infer_dics([times]), a SpikeTrains or neo.SpikeTrain objects."
+        )
+        raise TypeError(msg)
+    if isinstance(spiketrains, (str, bytes)) or not isinstance(spiketrains, (Sequence, np.ndarray)):
+        msg = (
+            "`spiketrains` must be a SpikeTrains, a neo.SpikeTrain, or a list of spike-time arrays in seconds "
+            f"(or of neo.SpikeTrain); got {type(spiketrains).__name__}."
+        )
+        raise TypeError(msg)
+    if len(spiketrains) == 0:
+        msg = "`spiketrains` is empty; pass at least one spike train."
+        raise ValueError(msg)
+    if all(_is_neo(t) for t in spiketrains):
+        converted = [_from_neo(t) for t in spiketrains]
+        names = [c[3] for c in converted]
+        ids = names if all(n is not None for n in names) and len(set(names)) == len(names) else None
+        return SpikeTrains(
+            [c[0] for c in converted], ids, t_start=[c[1] for c in converted], t_stop=[c[2] for c in converted],
+            source="neo",
+        )
+    arrays = []
+    for i, train in enumerate(spiketrains):
+        if _is_neo(train):
+            msg = f"Unit {i}: mix of neo.SpikeTrain and plain arrays; pass one kind."
+            raise TypeError(msg)
+        try:
+            array = np.asarray(train, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            msg = f"Unit {i}: spike times must be numbers in seconds; got {type(train).__name__}."
+            raise TypeError(msg) from err
+        arrays.append(array)
+    return SpikeTrains(arrays, source="arrays")
+
+
+# --------------------------------------------------------------------------- prediction
+@dataclass(frozen=True)
+class NetworkOutputs:
+    """Raw network outputs for trains with >= 3 spikes.
+
+    Attributes
+    ----------
+    mean, std : ndarray of float, shape (n, 2)
+        ``(g_s, g_u)`` and their calibrated one-sigma uncertainty.
+    p_bursting : ndarray of float, shape (n,)
+    distance : ndarray of float, shape (n,)
+        Mahalanobis distance of the trunk features to the training features.
+    summary : ndarray of float, shape (n, 3)
+        Rate (Hz), spikes used, ISI CV.
+    n_spikes_used : ndarray of int, shape (n,)
+    out_of_distribution : ndarray of bool, shape (n,)
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    p_bursting: np.ndarray
+    distance: np.ndarray
+    summary: np.ndarray
+    n_spikes_used: np.ndarray
+    out_of_distribution: np.ndarray
+
+
+def _outside_support(summary: np.ndarray, support: dict[str, Any] | None) -> np.ndarray:
+    if not support:
+        return np.zeros(summary.shape[0], dtype=bool)
+    tol = float(support.get("rate_tolerance", 1.0))
+    cv_tol = float(support.get("isi_cv_tolerance", 0.0))
+    rate_lo, rate_hi = support["rate"]
+    n_lo, _ = support["n_spikes"]
+    cv_lo, cv_hi = support["isi_cv"]
+    rate, n_used, cv = summary.T
+    return (
+        (rate < rate_lo / tol) | (rate > rate_hi * tol) | (n_used < np.floor(n_lo)) | (cv < cv_lo - cv_tol)
+        | (cv > cv_hi + cv_tol)
+    )
+
+
+def predict_arrays(
+    loaded: LoadedNetwork, trains: Sequence[np.ndarray], *, batch_size: int = 512, max_spikes: int | None = None
+) -> NetworkOutputs:
+    """Run the network on spike-time arrays (seconds), each with >= 3 spikes.
+
+    Trains are sorted by length into batches (less padding); outputs are in input order.
+    """
+    network = loaded.network
+    cap = int(max_spikes if max_spikes is not None else loaded.card.get("max_spikes", 1024))
+    n = len(trains)
+    lengths = np.array([len(t) for t in trains])
+    order = np.argsort(np.minimum(lengths, cap), kind="stable")
+    mean = np.zeros((n, 2))
+    std = np.zeros((n, 2))
+    p_burst = np.zeros(n)
+    distance = np.zeros(n)
+    summary = np.zeros((n, 3))
+    used = np.zeros(n, dtype=np.int64)
+    network.eval()
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            batch = encode_spike_trains([trains[i] for i in idx], max_spikes=cap)
+            m, s, p, d = network.predict(
+                torch.from_numpy(batch.tokens), torch.from_numpy(batch.mask),
+                torch.from_numpy(summary_inputs(batch.summary)),
+            )
+            mean[idx], std[idx], p_burst[idx], distance[idx] = m.numpy(), s.numpy(), p.numpy(), d.numpy()
+            summary[idx] = batch.summary
+            used[idx] = batch.n_spikes_used
+    ood = _outside_support(summary, loaded.card.get("support")) | (distance > float(network.ood_threshold))
+    return NetworkOutputs(mean, std, p_burst, distance, summary, used, ood)
+
+
+def infer_dics(
+    spiketrains: Any,
+    *,
+    model: str = "stg",
+    batch_size: int = 512,
+    weights: str | Path | None = None,
+    max_spikes: int | None = None,
+) -> DICEstimate:
+    """Infer the slow and ultraslow DICs of each spike train with the trained network.
+
+    Parameters
+    ----------
+    spiketrains : SpikeTrains, neo.SpikeTrain, or list of arrays / neo.SpikeTrain
+        Spike times; plain arrays are in seconds and must be sorted and finite.  Only the
+        intervals between spikes matter (the network is invariant to a time shift).
+    model : {"stg", "da"}
+        Model whose DICs are inferred (at its fixed ``V_th``).
+    batch_size : int
+        Trains per network call.
+    weights : None, str or Path
+        Network to use: None for the newest shipped one, a version name (``"stg-v1"``) or a
+        path to a ``.json``/``.pt`` pair written by training.
+    max_spikes : int, optional
+        Read at most this many spikes per train (the first ones); default: the cap the
+        network was trained with (its card's ``max_spikes``).  Trains that are cut are
+        logged, and the estimate's ``n_spikes_used`` says how many spikes each unit used.
+
+    Returns
+    -------
+    DICEstimate
+        Per unit: ``g_s``, ``g_u`` (NaN unless ``status == "ok"``), their one-sigma
+        uncertainty ``g_s_std``, ``g_u_std`` (calibrated so that mean +- 1.645 std covers
+        about 90 % of validation targets), ``firing_class`` ("spiking", "bursting" or
+        "silent"), ``out_of_distribution`` (the train's rate, spike count or ISI CV lies outside
+        the training support, or its network features are far from the training ones),
+        ``status`` ("ok", or "silent" for trains with fewer than 3 spikes), the threshold
+        ``V_th`` (mV) and the network version.
+
+    Raises
+    ------
+    TypeError
+        For inputs that are not spike trains.
+    ValueError
+        For empty input, NaN or unsorted spike times, or an unknown model.
+    FileNotFoundError
+        If no weights exist for ``model``.
+
+    Examples
+    --------
+    >>> import numpy as np, nwb_dicpop as ndp
+    >>> regular = np.arange(30) * 0.1  # 10 Hz, seconds
+    >>> est = ndp.infer_dics([regular, np.array([0.5])], model="stg")  # doctest: +SKIP
+    >>> est.status, est.firing_class  # doctest: +SKIP
+    (('ok', 'silent'), ('spiking', 'silent'))
+    """
+    from nwb_dicpop.models import get_model
+
+    spec = get_model(model)
+    check_positive("batch_size", batch_size, integer=True)
+    if max_spikes is not None:
+        check_positive("max_spikes", max_spikes, integer=True)
+    spikes = _as_spike_trains(spiketrains)
+    loaded = _load(spec.name, weights)
+    n = spikes.n_units
+    active = np.flatnonzero(spikes.n_spikes >= MIN_SPIKES)
+    g = np.full((n, 2), np.nan)
+    g_std = np.full((n, 2), np.nan)
+    classes = ["silent"] * n
+    status = [STATUS_SILENT] * n
+    ood = np.zeros(n, dtype=bool)
+    used = np.zeros(n, dtype=np.int64)
+    if active.size:
+        outputs = predict_arrays(loaded, [spikes.times[i] for i in active], batch_size=batch_size, max_spikes=max_spikes)
+        g[active], g_std[active] = outputs.mean, outputs.std
+        ood[active] = outputs.out_of_distribution
+        used[active] = outputs.n_spikes_used
+        for k, i in enumerate(active):
+            classes[i] = "bursting" if outputs.p_bursting[k] > 0.5 else "spiking"
+            status[i] = STATUS_OK
+        cut = active[outputs.n_spikes_used < spikes.n_spikes[active]]
+        if cut.size:
+            logger.info(
+                "%d train(s) longer than max_spikes=%d: only their first spikes were used (see n_spikes_used)",
+                cut.size, int(outputs.n_spikes_used.max()),
+            )
+    return DICEstimate(
+        unit_ids=spikes.unit_ids,
+        model_name=spec.name,
+        threshold=float(spec.threshold),
+        g_s=g[:, 0],
+        g_u=g[:, 1],
+        g_s_std=g_std[:, 0],
+        g_u_std=g_std[:, 1],
+        firing_class=tuple(classes),
+        out_of_distribution=ood,
+        status=tuple(status),
+        network_version=loaded.version,
+        n_spikes_used=used,
+    )

@@ -1,0 +1,515 @@
+"""Seeded training of :class:`~nwb_dicpop.inference.network.DICNet` on a generated dataset.
+
+Protocol (adapted from science.md 9.3-9.4):
+
+* silent trains (< 3 spikes) removed; the split into training and validation sets is by
+  population, so members of one population never sit on both sides;
+* on-the-fly augmentation of each training train with probability ``augment_probability``:
+  Gaussian spike jitter (``jitter`` seconds), spike deletion (``drop_fraction``, undone when
+  fewer than 5 spikes remain) and a random contiguous window of ``n // 2 .. n`` spikes;
+* loss: heteroscedastic Gaussian (or Laplace) negative log-likelihood of ``(g_s, g_u)`` in
+  standardised units + ``class_weight`` x cross-entropy of spiking vs bursting;
+* AdamW, one warm-up epoch then cosine decay, gradient clipping; validation on clean trains
+  after every epoch, the best epoch kept, early stopping after ``patience`` epochs without
+  improvement or when ``max_minutes`` is spent;
+* afterwards: the uncertainty is calibrated on the validation set (a scale per output so that
+  nominal 90 % intervals cover 90 % of validation targets), and the training support (rate,
+  spike count, ISI CV quantiles) and the out-of-distribution detector (mean and covariance of
+  the trunk features) are recorded.
+
+The result is written with :func:`~nwb_dicpop.inference.network.save_network`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nwb_dicpop._validation import check_choice, check_positive
+from nwb_dicpop.inference.data import TrainingSet, load_training_data
+from nwb_dicpop.inference.features import (
+    DEFAULT_MAX_SPIKES,
+    MIN_SPIKES,
+    encode_spike_trains,
+    perturb_spike_trains,
+    summary_inputs,
+)
+from nwb_dicpop.inference.network import DICNet, NetworkConfig, load_network, save_network
+
+__all__ = ["FitResult", "TrainingConfig", "fit_network", "train"]
+
+logger = logging.getLogger(__name__)
+
+Z90 = 1.6448536269514722  # two-sided 90 % Gaussian quantile
+SUPPORT_QUANTILES = (0.001, 0.999)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingConfig:
+    """Optimisation and augmentation settings.
+
+    Attributes
+    ----------
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+    learning_rate : float
+        Peak learning rate of AdamW.
+    weight_decay : float
+    validation_fraction : float
+        Fraction of populations held out for validation.
+    patience : int
+        Epochs without validation improvement before stopping.
+    loss : {"gaussian", "laplace"}
+        Likelihood of the DIC regression.
+    class_weight : float
+        Weight of the spiking/bursting cross-entropy.
+    jitter : float
+        Augmentation spike jitter, standard deviation in seconds.
+    drop_fraction : float
+        Augmentation spike deletion probability.
+    window : bool
+        Augmentation: random contiguous windows of ``n // 2 .. n`` spikes.
+    augment_probability : float
+        Probability that a training train is augmented in a given epoch.
+    max_spikes : int or None
+        Cap on spikes per train; None: the longest training train, at most
+        :data:`~nwb_dicpop.inference.features.DEFAULT_MAX_SPIKES`.
+    max_minutes : float or None
+        Wall-clock budget; training stops after the epoch that exceeds it.
+    grad_clip : float
+        Gradient-norm clipping.
+    bucket_batches : int
+        Batches whose trains are sorted by length together (less padding).
+    """
+
+    epochs: int = 40
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.1
+    patience: int = 8
+    loss: str = "gaussian"
+    class_weight: float = 1.0
+    jitter: float = 0.002
+    drop_fraction: float = 0.05
+    window: bool = True
+    augment_probability: float = 0.75
+    max_spikes: int | None = None
+    max_minutes: float | None = None
+    grad_clip: float = 5.0
+    bucket_batches: int = 32
+
+    def __post_init__(self) -> None:
+        check_positive("epochs", self.epochs, integer=True)
+        check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("patience", self.patience, integer=True)
+        check_choice("loss", self.loss, ("gaussian", "laplace"))
+        if not 0.0 < self.validation_fraction < 1.0:
+            msg = f"`validation_fraction` must be in (0, 1); got {self.validation_fraction!r}."
+            raise ValueError(msg)
+        if not 0.0 <= self.augment_probability <= 1.0:
+            msg = f"`augment_probability` must be in [0, 1]; got {self.augment_probability!r}."
+            raise ValueError(msg)
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit_network`.
+
+    Attributes
+    ----------
+    network : DICNet
+        The best network (evaluation mode), calibrated, with its OOD detector.
+    card : dict
+        Metadata for the weights JSON (support, training summary, validation metrics).
+    history : list of dict
+        Per-epoch training loss, validation loss and MAE.
+    """
+
+    network: DICNet
+    card: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- helpers
+def _split(data: TrainingSet, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    active = np.flatnonzero((data.labels > 0) & (data.n_spikes >= MIN_SPIKES))
+    groups = np.unique(data.groups[active])
+    n_val = max(1, round(fraction * groups.size)) if groups.size > 1 else 0
+    val_groups = rng.permutation(groups)[:n_val]
+    is_val = np.isin(data.groups[active], val_groups)
+    return active[~is_val], active[is_val]
+
+
+def _batches(lengths: np.ndarray, batch_size: int, bucket: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Index batches; with ``rng``, shuffled and length-bucketed, else sorted by length."""
+    n = lengths.size
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    order = rng.permutation(n)
+    pool = batch_size * bucket
+    batches = []
+    for start in range(0, n, pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, chunk.size, batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _tensors(trains: list[np.ndarray], max_spikes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch = encode_spike_trains(trains, max_spikes=max_spikes)
+    return (
+        torch.from_numpy(batch.tokens),
+        torch.from_numpy(batch.mask),
+        torch.from_numpy(summary_inputs(batch.summary)),
+    )
+
+
+def _loss(
+    network: DICNet,
+    outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    targets: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainingConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Total loss and the per-sample regression NLL."""
+    mean, log_sigma, logits = outputs
+    residual = (targets - mean) / network.target_std
+    if config.loss == "gaussian":
+        nll = 0.5 * (residual * torch.exp(-log_sigma)) ** 2 + log_sigma
+    else:  # Laplace with standard deviation sigma: scale b = sigma / sqrt(2)
+        log_b = log_sigma - 0.5 * math.log(2.0)
+        nll = residual.abs() * torch.exp(-log_b) + log_b
+    nll = nll.sum(dim=1)
+    ce = torch.nn.functional.cross_entropy(logits, labels)
+    return nll.mean() + config.class_weight * ce, nll
+
+
+def _augment(trains: list[np.ndarray], config: TrainingConfig, rng: np.random.Generator) -> list[np.ndarray]:
+    chosen = rng.random(len(trains)) < config.augment_probability
+    if not chosen.any():
+        return trains
+    perturbed = perturb_spike_trains(
+        [trains[i] for i in np.flatnonzero(chosen)], jitter=config.jitter, drop_fraction=config.drop_fraction,
+        window=config.window, rng=rng,
+    )
+    out = list(trains)
+    for i, train in zip(np.flatnonzero(chosen), perturbed, strict=True):
+        out[i] = train if train.size >= MIN_SPIKES else trains[i]
+    return out
+
+
+def _normalisation(data: TrainingSet, indices: np.ndarray, max_spikes: int, rng: np.random.Generator) -> dict[str, Any]:
+    sample = indices if indices.size <= 20_000 else rng.choice(indices, 20_000, replace=False)
+    batch = encode_spike_trains(data.trains(sample), max_spikes=max_spikes)
+    tokens = batch.tokens[batch.mask]
+    summary = summary_inputs(batch.summary)
+    targets = data.targets[indices]
+    return {
+        "token_mean": tokens.mean(axis=0),
+        "token_std": np.maximum(tokens.std(axis=0), 1e-3),
+        "summary_mean": summary.mean(axis=0),
+        "summary_std": np.maximum(summary.std(axis=0), 1e-3),
+        "target_mean": targets.mean(axis=0),
+        "target_std": np.maximum(targets.std(axis=0), 1e-3),
+    }
+
+
+@torch.no_grad()
+def _evaluate(
+    network: DICNet, data: TrainingSet, indices: np.ndarray, config: TrainingConfig, max_spikes: int
+) -> dict[str, Any]:
+    """Clean-data loss and predictions on ``indices``."""
+    network.eval()
+    lengths = data.n_spikes[indices]
+    means, stds, probs, feats, nlls = [], [], [], [], []
+    order = []
+    total = 0.0
+    for batch in _batches(lengths, 1024, 1, None):
+        idx = indices[batch]
+        tokens, mask, summary = _tensors(data.trains(idx), max_spikes)
+        h = network.encode(tokens, mask, summary)
+        outputs = network.heads(h)
+        targets = torch.from_numpy(data.targets[idx].astype(np.float32))
+        labels = torch.from_numpy(data.labels[idx] - 1)
+        loss, nll = _loss(network, outputs, targets, labels, config)
+        total += float(loss) * idx.size
+        mean, log_sigma, logits = outputs
+        means.append(mean.numpy())
+        stds.append((torch.exp(log_sigma) * network.target_std).numpy())
+        probs.append(torch.softmax(logits, dim=-1)[:, 1].numpy())
+        feats.append(h.numpy())
+        nlls.append(nll.numpy())
+        order.append(batch)
+    inverse = np.argsort(np.concatenate(order))
+    mean = np.concatenate(means)[inverse]
+    targets = data.targets[indices]
+    labels = data.labels[indices]
+    p_burst = np.concatenate(probs)[inverse]
+    return {
+        "loss": total / max(indices.size, 1),
+        "mean": mean,
+        "std": np.concatenate(stds)[inverse],
+        "features": np.concatenate(feats)[inverse],
+        "mae_g_s": float(np.mean(np.abs(mean[:, 0] - targets[:, 0]))),
+        "mae_g_u": float(np.mean(np.abs(mean[:, 1] - targets[:, 1]))),
+        "class_accuracy": float(np.mean((p_burst > 0.5) == (labels == 2))),
+    }
+
+
+def _support(data: TrainingSet, indices: np.ndarray, max_spikes: int) -> dict[str, Any]:
+    summary = encode_spike_trains(data.trains(indices), max_spikes=max_spikes).summary
+    lo, hi = np.quantile(summary, SUPPORT_QUANTILES, axis=0)
+    return {
+        "quantiles": list(SUPPORT_QUANTILES),
+        "rate": [float(lo[0]), float(hi[0])],
+        "n_spikes": [float(lo[1]), float(hi[1])],
+        "isi_cv": [float(lo[2]), float(hi[2])],
+        "rate_tolerance": 1.25,
+        "isi_cv_tolerance": 0.05,
+    }
+
+
+def _fit_ood(features: np.ndarray, quantile: float = 0.999) -> tuple[np.ndarray, np.ndarray, float]:
+    mean = features.mean(axis=0)
+    cov = np.cov(features, rowvar=False) + 1e-4 * np.eye(features.shape[1])
+    precision = np.linalg.inv(cov)
+    centred = features - mean
+    distance = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", centred, precision, centred), 0.0))
+    return mean, precision, float(np.quantile(distance, quantile))
+
+
+# --------------------------------------------------------------------------- fitting
+def fit_network(
+    data: TrainingSet,
+    *,
+    network_config: NetworkConfig | None = None,
+    config: TrainingConfig | None = None,
+    seed: int = 0,
+    init: DICNet | None = None,
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> FitResult:
+    """Train a network on ``data`` (seeded; same seed and data, same weights on one thread).
+
+    Parameters
+    ----------
+    data : TrainingSet
+    network_config : NetworkConfig, optional
+        Ignored when ``init`` is given (its architecture is kept).
+    config : TrainingConfig, optional
+    seed : int
+        Seeds the split, the batch order, the augmentation and torch.
+    init : DICNet, optional
+        Start from these weights (e.g. the STG network when training DA: fine-tuning); the
+        normalisation statistics are recomputed from ``data``.
+    progress : callable, optional
+        Called with each epoch's history entry.
+
+    Returns
+    -------
+    FitResult
+    """
+    config = config or TrainingConfig()
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    train_idx, val_idx = _split(data, config.validation_fraction, rng)
+    if train_idx.size < 2 or val_idx.size < 1:
+        msg = (
+            f"Not enough non-silent trains to train: {train_idx.size} for training and {val_idx.size} for "
+            "validation (from distinct populations). Generate a larger dataset."
+        )
+        raise ValueError(msg)
+    max_spikes = config.max_spikes or int(min(DEFAULT_MAX_SPIKES, data.n_spikes[train_idx].max()))
+    if init is not None:
+        network = DICNet(init.config)
+        network.load_state_dict(init.state_dict())
+    else:
+        network = DICNet(network_config)
+    network.set_normalisation(_normalisation(data, train_idx, max_spikes, rng))
+    network.sigma_scale.fill_(1.0)
+    optimiser = torch.optim.AdamW(
+        network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.98)
+    )
+    steps_per_epoch = math.ceil(train_idx.size / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = min(steps_per_epoch, max(1, total_steps // 10))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress_ = (step - warmup) / max(1, total_steps - warmup)
+        return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress_, 1.0)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+    best_loss, best_state, best_epoch = math.inf, copy.deepcopy(network.state_dict()), -1
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    lengths = data.n_spikes[train_idx]
+    stale = 0
+    for epoch in range(config.epochs):
+        network.train()
+        running, count = 0.0, 0
+        for batch in _batches(lengths, config.batch_size, config.bucket_batches, rng):
+            idx = train_idx[batch]
+            trains = _augment(data.trains(idx), config, rng)
+            tokens, mask, summary = _tensors(trains, max_spikes)
+            targets = torch.from_numpy(data.targets[idx].astype(np.float32))
+            labels = torch.from_numpy(data.labels[idx] - 1)
+            loss, _ = _loss(network, network(tokens, mask, summary), targets, labels, config)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+            optimiser.step()
+            scheduler.step()
+            running += float(loss.detach()) * idx.size
+            count += idx.size
+        val = _evaluate(network, data, val_idx, config, max_spikes)
+        entry = {
+            "epoch": epoch,
+            "train_loss": running / count,
+            "val_loss": val["loss"],
+            "val_mae_g_s": val["mae_g_s"],
+            "val_mae_g_u": val["mae_g_u"],
+            "val_class_accuracy": val["class_accuracy"],
+            "minutes": (time.perf_counter() - start) / 60,
+        }
+        history.append(entry)
+        logger.info("epoch %(epoch)d: train %(train_loss).4f val %(val_loss).4f mae_s %(val_mae_g_s).3f "
+                    "mae_u %(val_mae_g_u).3f acc %(val_class_accuracy).4f (%(minutes).1f min)", entry)
+        if progress is not None:
+            progress(entry)
+        if val["loss"] < best_loss - 1e-4:
+            best_loss, best_state, best_epoch, stale = val["loss"], copy.deepcopy(network.state_dict()), epoch, 0
+        else:
+            stale += 1
+        if stale >= config.patience:
+            logger.info("early stopping after epoch %d", epoch)
+            break
+        if config.max_minutes is not None and entry["minutes"] >= config.max_minutes:
+            logger.info("time budget of %.1f min spent after epoch %d", config.max_minutes, epoch)
+            break
+    network.load_state_dict(best_state)
+    network.eval()
+    val = _evaluate(network, data, val_idx, config, max_spikes)
+    ratio = np.abs(val["mean"] - data.targets[val_idx]) / (Z90 * val["std"])
+    network.sigma_scale.copy_(torch.from_numpy(np.quantile(ratio, 0.9, axis=0).astype(np.float32)))
+    sample = train_idx if train_idx.size <= 50_000 else rng.choice(train_idx, 50_000, replace=False)
+    train_eval = _evaluate(network, data, np.sort(sample), config, max_spikes)
+    ood_mean, ood_precision, ood_threshold = _fit_ood(train_eval["features"])
+    network.ood_mean.copy_(torch.from_numpy(ood_mean.astype(np.float32)))
+    network.ood_precision.copy_(torch.from_numpy(ood_precision.astype(np.float32)))
+    network.ood_threshold.fill_(ood_threshold)
+    card = {
+        "model": data.model_name,
+        "max_spikes": max_spikes,
+        "support": _support(data, train_idx, max_spikes),
+        "training": {
+            "seed": int(seed),
+            "config": asdict(config),
+            "n_train": int(train_idx.size),
+            "n_validation": int(val_idx.size),
+            "n_populations": int(np.unique(data.groups).size),
+            "epochs_run": len(history),
+            "best_epoch": best_epoch,
+            "minutes": round((time.perf_counter() - start) / 60, 2),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "validation": {
+            "loss": val["loss"],
+            "mae_g_s": val["mae_g_s"],
+            "mae_g_u": val["mae_g_u"],
+            "class_accuracy": val["class_accuracy"],
+            "sigma_scale": [float(v) for v in network.sigma_scale],
+        },
+    }
+    return FitResult(network, card, history)
+
+
+def train(
+    model: str,
+    data_dir: str | Path | list[str | Path],
+    output_weights: str | Path,
+    *,
+    seed: int = 0,
+    epochs: int = 40,
+    init_weights: str | Path | None = None,
+    n_threads: int | None = None,
+    network_config: NetworkConfig | None = None,
+    **config: Any,
+) -> Path:
+    """Train the network for ``model`` from generated data and write the weights (CLI hook).
+
+    Parameters
+    ----------
+    model : {"stg", "da"}
+        Must match the dataset.
+    data_dir : path or list of paths
+        Dataset directories written by :func:`~nwb_dicpop.inference.data.make_training_data`.
+    output_weights : path
+        ``<dir>/<model>-v<N>`` (``.pt``/``.json`` added); the stem is the network version.
+    seed : int
+    epochs : int
+    init_weights : path, optional
+        Weights to fine-tune from (e.g. ``stg-v1`` when training DA).
+    n_threads : int, optional
+        torch intra-op threads during training (default: leave torch's setting).
+    network_config : NetworkConfig, optional
+    **config
+        Any :class:`TrainingConfig` field (``batch_size``, ``learning_rate``,
+        ``max_minutes``, ...).
+
+    Returns
+    -------
+    Path
+        The written ``.json`` card.
+    """
+    from nwb_dicpop.models import get_model
+
+    spec = get_model(model)
+    data = load_training_data(data_dir if isinstance(data_dir, list) else [data_dir])
+    if data.model_name != spec.name:
+        msg = f"`data_dir` holds {data.model_name!r} trains but `model` is {model!r}; pass matching ones."
+        raise ValueError(msg)
+    unknown = sorted(set(config) - set(TrainingConfig.__dataclass_fields__))
+    if unknown:
+        msg = f"Unknown training option(s) {unknown}; valid ones are {sorted(TrainingConfig.__dataclass_fields__)}."
+        raise TypeError(msg)
+    training_config = replace(TrainingConfig(), epochs=epochs, **config)
+    init = load_network(init_weights).network if init_weights is not None else None
+    previous = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
+    try:
+        result = fit_network(data, network_config=network_config, config=training_config, seed=seed, init=init)
+    finally:
+        torch.set_num_threads(previous)
+    stem = Path(output_weights)
+    if stem.suffix in (".pt", ".json"):
+        stem = stem.with_suffix("")
+    version = stem.name
+    if not re.fullmatch(r"[A-Za-z0-9_]+-v\d+", version):
+        logger.warning("weights name %r does not follow '<model>-v<N>'", version)
+    card = dict(result.card)
+    card.update(
+        version=version,
+        threshold=spec.threshold,
+        initialised_from=None if init_weights is None else Path(init_weights).stem,
+        data={"paths": [str(p) for p in (data_dir if isinstance(data_dir, list) else [data_dir])],
+              "n_trains": len(data), "duration": data.duration},
+        history=result.history,
+    )
+    _, json_path = save_network(result.network, stem, card=card)
+    return json_path

@@ -1,0 +1,124 @@
+"""Training-data generator pieces, dataset files, and the evaluation metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nwb_dicpop.inference.data import (
+    TARGET_BOXES,
+    TrainingSet,
+    _check_manifest,
+    _make_populations,
+    load_training_data,
+    sample_targets,
+)
+
+
+@pytest.mark.parametrize("model", ["stg", "da"])
+def test_latin_hypercube_targets_fill_the_box(model):
+    targets = sample_targets(model, 50, rng=3)
+    (s_lo, s_hi), (u_lo, u_hi) = TARGET_BOXES[model]
+    assert targets.shape == (50, 2)
+    for k, (lo, hi) in enumerate(((s_lo, s_hi), (u_lo, u_hi))):
+        strata = np.floor((targets[:, k] - lo) / (hi - lo) * 50).astype(int)
+        assert sorted(strata.tolist()) == list(range(50))  # one target per stratum
+    np.testing.assert_array_equal(targets, sample_targets(model, 50, rng=3))
+    assert not np.array_equal(targets, sample_targets(model, 50, rng=4))
+
+
+def test_targets_bad_arguments():
+    with pytest.raises(ValueError, match="Did you mean 'stg'"):
+        sample_targets("sgt", 5)
+    with pytest.raises(ValueError, match="n_targets"):
+        sample_targets("stg", 0)
+    with pytest.raises(ValueError, match="method"):
+        sample_targets("stg", 5, method="sobol")
+
+
+def test_populations_hit_targets_and_record_unreachable(tmp_path):
+    # (7.3, 0.5) and (12, 0.3) are not reachable with the DA rule's pair; "auto" finds another pair
+    targets = np.array([[2.0, 5.0], [7.3, 0.5], [-5.0, 10.0], [12.0, 0.3]])
+    pops = _make_populations(tmp_path, "da", targets, 4, seed=0, progress=None)
+    n = pops["conductances"].shape[0]
+    skipped = json.loads((tmp_path / "skipped_targets.json").read_text())
+    assert n == 4 * (len(targets) - len(skipped))
+    achieved = pops["dics"][:, 1:]
+    np.testing.assert_allclose(achieved, targets[pops["target_index"]], atol=1e-5)
+    assert (pops["conductances"] >= 0).all()
+    again = _make_populations(tmp_path, "da", targets, 4, seed=0, progress=None)  # resumes from the file
+    np.testing.assert_array_equal(again["conductances"], pops["conductances"])
+
+
+def test_manifest_mismatch_is_refused(tmp_path):
+    _check_manifest(tmp_path, {"model": "stg", "seed": 0})
+    _check_manifest(tmp_path, {"model": "stg", "seed": 0})
+    with pytest.raises(ValueError, match="seed: 0 -> 1"):
+        _check_manifest(tmp_path, {"model": "stg", "seed": 1})
+
+
+def _small_set(offset: float = 0.0) -> TrainingSet:
+    trains = [np.arange(10) * 0.1 + offset, np.array([0.0, 0.01, 0.3, 0.31, 0.6]), np.array([1.0])]
+    return TrainingSet.from_trains(trains, [[1.0, 2.0], [-3.0, 4.0], [0.0, 1.0]], model_name="stg", duration=3.0)
+
+
+def test_training_set_roundtrip_and_concatenation(tmp_path):
+    first = _small_set()
+    assert first.labels.tolist() == [1, 2, 0]
+    first.save(tmp_path / "a" / "dataset.npz")
+    _small_set(0.5).save(tmp_path / "b.npz")
+    loaded = load_training_data(tmp_path / "a")
+    np.testing.assert_array_equal(loaded.spike_times, first.spike_times)
+    assert loaded.model_name == "stg"
+    both = load_training_data([tmp_path / "a", tmp_path / "b.npz"])
+    assert len(both) == 6
+    np.testing.assert_array_equal(both.train(3), first.train(0) + 0.5)
+    assert both.groups.tolist() == [0, 1, 2, 3, 4, 5]
+    sub = both.subset([4, 0])
+    np.testing.assert_array_equal(sub.train(0), first.train(1))
+    with pytest.raises(FileNotFoundError, match="make_training_data"):
+        load_training_data(tmp_path / "missing")
+
+
+def test_make_training_data_end_to_end_and_resume(tmp_path):
+    from nwb_dicpop.inference.data import make_training_data
+
+    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.4, "transient": 0.1, "chunk_size": 3}
+    path = make_training_data("stg", tmp_path, **settings)
+    data = load_training_data(tmp_path)
+    assert len(data) == 4
+    assert data.duration == pytest.approx(0.3)
+    assert sorted(p.name for p in (tmp_path / "simulation").glob("*.npz")) == ["chunk-00000.npz", "chunk-00001.npz"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["n_targets"] == 2
+    with np.load(path) as saved:
+        np.testing.assert_allclose(saved["dics"][:, 1:], saved["target"], atol=1e-5)
+        assert saved["conductances"].shape == (4, 8)
+    # an interrupted run (dataset and one chunk missing) resumes to the same data
+    path.unlink()
+    (tmp_path / "simulation" / "chunk-00001.npz").unlink()
+    make_training_data("stg", tmp_path, **settings)
+    again = load_training_data(tmp_path)
+    np.testing.assert_array_equal(again.spike_times, data.spike_times)
+    np.testing.assert_array_equal(again.offsets, data.offsets)
+    with pytest.raises(ValueError, match="other settings"):
+        make_training_data("stg", tmp_path, **dict(settings, seed=4))
+
+
+def test_partial_dataset_from_finished_chunks(tmp_path):
+    from nwb_dicpop.inference.data import make_training_data
+
+    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.4, "transient": 0.1, "chunk_size": 3}
+    path = make_training_data("stg", tmp_path, **settings)
+    full = load_training_data(tmp_path)
+    path.unlink()
+    (tmp_path / "simulation" / "chunk-00000.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="allow_partial"):
+        load_training_data(tmp_path)
+    partial = load_training_data(tmp_path, allow_partial=True)
+    assert len(partial) == 1  # chunk 1 holds member 3 only
+    np.testing.assert_array_equal(partial.train(0), full.train(3))
+    np.testing.assert_array_equal(partial.targets[0], full.targets[3])
+    assert partial.groups[0] == full.groups[3]
