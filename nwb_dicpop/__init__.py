@@ -40,6 +40,8 @@ _EXPORTS = {
     "read_results": "nwb_dicpop.nwb",
     "DicpopResults": "nwb_dicpop.nwb",
     "infer_dics": "nwb_dicpop.inference.predict",
+    "run_pipeline": "nwb_dicpop.pipeline",
+    "PipelineResult": "nwb_dicpop.pipeline",
     "simulate_population": "nwb_dicpop.simulation",
     "simulate_batches": "nwb_dicpop.batches",
     "read_batches": "nwb_dicpop.batches",

@@ -272,7 +272,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     import nwb_dicpop as ndp
 
     spikes = ndp.read_spike_trains(args.input, **_read_args(args))
-    dics = ndp.infer_dics(spikes, model=args.model)
+    dics = ndp.infer_dics(spikes, model=args.model, weights=args.weights)
     table = dics.to_dataframe()
     _save_table(table, args.output)
     _emit(args, table.round(3), table.to_dict(orient="records"), repr(dics))
@@ -342,7 +342,8 @@ def _run_one(args: argparse.Namespace, source: str, client: Any) -> Any:
     result = ndp.run_pipeline(
         source, model=args.model, n_models=args.n_models, output=output, validate=args.validate,
         seed=args.seed, duration=args.duration, transient=args.transient, write=args.write,
-        overwrite=args.overwrite, scheduler=client, progress=_progress(args), **_read_args(args),
+        overwrite=args.overwrite, scheduler=client, weights=args.weights, progress=_progress(args),
+        **_read_args(args),
     )
     summary = result.summary.copy()
     summary.insert(0, "source", source)
@@ -453,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--write", action=argparse.BooleanOptionalAction, default=True, help="write the annotated NWB file")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.add_argument("--scheduler", help="Dask: 'local' for a LocalCluster, or a scheduler address tcp://HOST:PORT")
+    run.add_argument("--weights", help="network weights (.json card); default the weights shipped for --model")
     selection(run)
     _common(run)
     run.set_defaults(func=_cmd_run)
@@ -468,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("input", help="NWB file, URL, Neo file or CSV")
     infer.add_argument("--model", required=True, help="model name: stg or da")
     infer.add_argument("-o", "--output", help="CSV file for the estimates (input of populate --dics)")
+    infer.add_argument("--weights", help="network weights (.json card); default the weights shipped for --model")
     selection(infer)
     _common(infer)
     infer.set_defaults(func=_cmd_infer)

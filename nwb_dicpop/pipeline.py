@@ -153,6 +153,7 @@ def run_pipeline(
     write: bool = True,
     overwrite: bool = False,
     scheduler: Any = None,
+    weights: str | Path | None = None,
     progress: Progress | None = None,
 ) -> PipelineResult:
     """Read, characterise, infer, populate, validate and write, for every unit of ``source``.
@@ -183,6 +184,8 @@ def run_pipeline(
         Replace an existing output file.
     scheduler : None, "local", address or distributed.Client
         Run units as Dask tasks (see :mod:`nwb_dicpop.distributed`).
+    weights : path, optional
+        Network weights (a ``.json`` card); default the weights shipped for ``model``.
     progress : callable, optional
         ``progress(stage, n_done, n_total)``.
 
@@ -193,7 +196,7 @@ def run_pipeline(
     import pandas as pd
 
     from nwb_dicpop.distributed import map_tasks
-    from nwb_dicpop.inference import infer_dics
+    from nwb_dicpop.inference.predict import infer_dics
     from nwb_dicpop.io import read_spike_trains
     from nwb_dicpop.statistics import compute_spike_statistics
 
@@ -210,7 +213,7 @@ def run_pipeline(
         spikes = read_spike_trains(source, unit_ids=unit_ids, where=where, window=window, epoch=epoch)
         source_name = str(source)
     statistics = compute_spike_statistics(spikes).reset_index()
-    dics = infer_dics(spikes, model=spec.name)
+    dics = infer_dics(spikes, model=spec.name, weights=weights)
     tasks = []
     for i, uid in enumerate(dics.unit_ids):
         if dics.status[i] != "ok":
@@ -232,6 +235,7 @@ def run_pipeline(
         "model": spec.name, "n_models": int(n_models), "validate": bool(validate), "seed": int(seed),
         "duration_s": float(duration), "transient_s": float(transient), "window": window, "epoch": epoch,
         "unit_ids": None if unit_ids is None else [str(u) for u in unit_ids], "where": where,
+        "weights": str(weights) if weights else "shipped", "network_version": dics.network_version,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     written = None
@@ -278,7 +282,6 @@ def _write(
     settings: dict[str, Any],
     overwrite: bool,
 ) -> Path:
-    from nwb_dicpop import __version__
     from nwb_dicpop.nwb import write_results
 
     if not isinstance(source, (str, Path)) or not str(source).endswith(".nwb") or "://" in str(source):
@@ -293,11 +296,13 @@ def _write(
 
         frames = []
         for uid, result in validations.items():
-            frame = result.members.copy()
+            frame = result.members.reset_index(drop=True)
+            frame.insert(0, "member", np.arange(len(frame)))
             frame.insert(0, "unit_id", uid)
             frames.append(frame)
         validation_frame = pd.concat(frames, ignore_index=True)
-    provenance = {"software": f"nwb_dicpop {__version__}", "settings": json.dumps(settings, default=str)}
+    seeds = {"seed": settings["seed"], "unit_seeds": {str(p.unit_id): p.seed for p in populations}}
+    provenance = {"model": settings["model"], "seeds": seeds, "settings": json.loads(json.dumps(settings, default=str))}
     return write_results(
         source, output, dics=dics, populations=list(populations), statistics=statistics,
         validation=validation_frame, provenance=provenance, overwrite=overwrite,
