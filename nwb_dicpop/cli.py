@@ -20,15 +20,6 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
-# (model, label, g_s, g_u) shown by the demo: one tonic spiker and one burster per model
-DEMO_TARGETS = (
-    ("stg", "spiking", 4.0, 5.0),
-    ("stg", "bursting", -8.0, 6.0),
-    ("da", "spiking", 3.0, 6.0),
-    ("da", "bursting", -4.0, 5.0),
-)
-
-
 def _parse_set(text: str) -> str | tuple[str, ...]:
     if text in ("rule", "auto"):
         return text
@@ -120,42 +111,26 @@ def _progress(args: argparse.Namespace) -> Callable[[str, int, int], None] | Non
 
 # --------------------------------------------------------------------------- commands
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import numpy as np
-    import pandas as pd
+    from nwb_dicpop.demo import run_demo
 
-    import nwb_dicpop as ndp
-
-    rows = []
-    for model_name, label, g_s, g_u in DEMO_TARGETS:
-        if args.model not in ("both", model_name):
-            continue
-        pop = ndp.generate_population(model_name, g_s, g_u, n_models=args.n_models, rng=args.seed)
-        model = ndp.get_model(model_name)
-        means = pop.conductances.mean(axis=0)
-        rows.append(
-            {
-                "model": model_name,
-                "pattern": label,
-                "target g_s": g_s,
-                "target g_u": g_u,
-                "set": "+".join(pop.compensating_set),
-                "members": pop.n_models,
-                "g_f (mean)": round(float(pop.dics[:, 0].mean()), 3),
-                "g_s (mean)": round(float(pop.dics[:, 1].mean()), 6),
-                "g_u (mean)": round(float(pop.dics[:, 2].mean()), 6),
-                "max residual": f"{pop.residual.max():.1e}",
-                "own V_th mV (mean)": round(float(np.nanmean(pop.threshold)), 2),
-                **{f"g_{n}": float(f"{m:.4g}") for n, m in zip(model.conductance_names, means, strict=True)},
-            }
-        )
-    table = pd.DataFrame(rows)
-    _emit(
-        args,
-        table.T.to_string(header=False) if not args.json else table,
-        rows,
-        f"Degenerate populations of {args.n_models} members (V_th: STG -51 mV, DA -55.5 mV; "
-        "conductances in mS/cm^2, mean over members)",
-    )
+    folder = Path(args.output_dir)
+    if not args.quiet and not args.json:
+        print(f"Simulating demo units and running the pipeline; files go to {folder}/", file=sys.stderr)
+    weights = {name: path for name, path in (("stg", args.stg_weights), ("da", args.da_weights)) if path}
+    result = run_demo(folder, n_models=args.n_models, validate=args.validate, seed=args.seed,
+                      scheduler=args.scheduler, weights=weights or None, progress=_progress(args))
+    columns = ["model", "unit_id", "firing_class", "true_g_s", "g_s", "g_s_std", "true_g_u", "g_u", "g_u_std",
+               "status", "valid_fraction"]
+    table = result.comparison[columns]
+    payload = {"comparison": table.to_dict(orient="records"),
+               "annotated": {m: str(r.output) for m, r in result.results.items()},
+               "figure": str(result.figure) if result.figure else None}
+    _emit(args, table.round(2), payload, "Inferred vs true DICs of the simulated demo units")
+    if not args.quiet and not args.json:
+        for model, res in result.results.items():
+            print(f"annotated NWB ({model}): {res.output}")
+        if result.figure:
+            print(f"summary figure: {result.figure}")
     return EXIT_OK
 
 
@@ -396,9 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run on built-in demo targets and print a table")
-    demo.add_argument("--model", choices=["stg", "da", "both"], default="both", help="which model(s) (default both)")
-    demo.add_argument("--n-models", type=int, default=50, help="members per population (default 50)")
+    demo = sub.add_parser("demo", help="simulate demo units with known DICs, run the pipeline, compare")
+    demo.add_argument("--output-dir", default="nwb-dicpop-demo", help="folder for the demo files (default ./nwb-dicpop-demo)")
+    demo.add_argument("--n-models", type=int, default=20, help="members per unit population (default 20)")
+    demo.add_argument("--validate", action=argparse.BooleanOptionalAction, default=True,
+                      help="simulate and score every population (default on)")
+    demo.add_argument("--scheduler", help="Dask: 'local' or a scheduler address")
+    demo.add_argument("--stg-weights", help=argparse.SUPPRESS)
+    demo.add_argument("--da-weights", help=argparse.SUPPRESS)
     _common(demo)
     demo.set_defaults(func=_cmd_demo)
 

@@ -118,6 +118,7 @@ def run_demo(
     validate: bool = True,
     seed: int = 0,
     scheduler: Any = None,
+    weights: dict[str, str | Path] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> DemoResult:
     """Generate the demo recordings, run the pipeline on them and compare with the truth.
@@ -132,6 +133,8 @@ def run_demo(
         Simulate and score every population.
     seed : int
     scheduler : None, "local", address or distributed.Client
+    weights : dict of str to path, optional
+        Network weights per model; default the shipped weights.
     progress : callable, optional
         ``progress(stage, n_done, n_total)``.
 
@@ -152,7 +155,7 @@ def run_demo(
         result = run_pipeline(
             path, model=model, n_models=n_models, validate=validate, seed=seed, overwrite=True,
             duration=TRANSIENT_SECONDS + RECORDED_SECONDS[model], transient=TRANSIENT_SECONDS, scheduler=scheduler,
-            progress=progress,
+            weights=(weights or {}).get(model), progress=progress,
         )
         results[model] = result
         truth = _true_dics(path)

@@ -13,21 +13,6 @@ import pytest
 from nwb_dicpop.cli import main
 
 
-def test_demo_prints_both_models(capsys):
-    assert main(["demo", "--n-models", "10"]) == 0
-    out = capsys.readouterr().out
-    assert "stg" in out
-    assert "da" in out
-    assert "bursting" in out
-
-
-def test_demo_json_is_machine_readable(capsys):
-    assert main(["demo", "--model", "stg", "--n-models", "5", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["pattern"] for r in rows] == ["spiking", "bursting"]
-    assert rows[1]["g_s (mean)"] == pytest.approx(-8.0, abs=1e-6)
-
-
 def test_populate_writes_csv(tmp_path, capsys):
     out = tmp_path / "pop.csv"
     code = main(["populate", "--model", "da", "--g-s", "-4", "--g-u", "5", "--n-models", "25", "-o", str(out), "-q"])

@@ -92,3 +92,23 @@ def test_cli_run_infer_populate_show(recording, weights, tmp_path, capsys):
     assert [r["n_models"] for r in table][:2] == [2, 2]
     assert main(["run", str(tmp_path / "none*.nwb"), "--model", "stg"]) == 1
     assert "no input matches" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_command_end_to_end(tmp_path, capsys):
+    import json
+
+    from nwb_dicpop.cli import main
+
+    weights = write_mock_weights(tmp_path / "w", model="stg")
+    da_weights = write_mock_weights(tmp_path / "w", model="da")
+    code = main(["demo", "--output-dir", str(tmp_path / "demo"), "--n-models", "4", "--stg-weights", str(weights),
+                 "--da-weights", str(da_weights), "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    models = {row["model"] for row in payload["comparison"]}
+    assert models == {"stg", "da"}
+    assert all(row["true_g_s"] is not None for row in payload["comparison"])
+    assert (tmp_path / "demo" / "demo_summary.png").exists()
+    for path in payload["annotated"].values():
+        assert ndp.read_results(path).dics is not None
