@@ -14,6 +14,7 @@ depend on how units are split across Dask workers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import zlib
@@ -45,21 +46,32 @@ def unit_seed(seed: int, unit_id: Any) -> int:
     return int(np.random.SeedSequence([int(seed), key]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+MEMBERS_PER_TASK = 2000
+"""Population members simulated together in one task: one Brian2 run per task amortises the
+per-step overhead of the simulator over many units."""
+
+
 @dataclass(frozen=True)
 class _UnitTask:
-    """Everything one unit's task needs (picklable: no files, no NWB objects)."""
+    """What one unit needs (picklable: no files, no NWB objects)."""
 
-    model_name: str
     unit_id: Any
     g_s: float
     g_u: float
     g_s_std: float
     g_u_std: float
-    n_models: int
     seed: int
-    validate: bool
     observed: np.ndarray
-    observed_duration: float
+
+
+@dataclass(frozen=True)
+class _BatchTask:
+    """A batch of units handled by one task."""
+
+    model_name: str
+    units: tuple[_UnitTask, ...]
+    n_models: int
+    validate: bool
     duration: float
     transient: float
 
@@ -72,25 +84,47 @@ class _UnitOutcome:
     validation: Any = None
 
 
-def _run_unit(task: _UnitTask) -> _UnitOutcome:
-    """Population (and validation) for one unit; failures become a status, not an exception."""
+def _run_batch(task: _BatchTask) -> list[_UnitOutcome]:
+    """Populations of a batch of units, simulated together, then validated unit by unit.
+
+    Failures become a per-unit status, never an exception that would stop the other units.
+    """
     from nwb_dicpop.compensation import UnreachableTargetError, generate_population
 
-    try:
-        population = generate_population(
-            task.model_name, task.g_s, task.g_u, n_models=task.n_models, g_s_std=task.g_s_std,
-            g_u_std=task.g_u_std, unit_id=task.unit_id, rng=task.seed,
-        )
-    except UnreachableTargetError as err:
-        return _UnitOutcome(task.unit_id, f"unreachable target: {str(err).split(':')[0]}")
-    if not task.validate:
-        return _UnitOutcome(task.unit_id, "ok", population)
+    outcomes: list[_UnitOutcome] = []
+    for unit in task.units:
+        try:
+            population = generate_population(
+                task.model_name, unit.g_s, unit.g_u, n_models=task.n_models, g_s_std=unit.g_s_std,
+                g_u_std=unit.g_u_std, unit_id=unit.unit_id, rng=unit.seed,
+            )
+        except UnreachableTargetError as err:
+            outcomes.append(_UnitOutcome(unit.unit_id, f"unreachable target: {str(err).split(':')[0]}"))
+        else:
+            outcomes.append(_UnitOutcome(unit.unit_id, "ok", population))
+    ready = [o for o in outcomes if o.population is not None]
+    if not task.validate or not ready:
+        return outcomes
+    from nwb_dicpop.simulation import simulate_population
     from nwb_dicpop.validation import validate_population
 
-    validation = validate_population(
-        task.observed, population, duration=task.duration, transient=task.transient, rng=task.seed,
+    conductances = np.concatenate([o.population.conductances for o in ready])  # type: ignore[union-attr]
+    simulated = simulate_population(
+        conductances, model=task.model_name, duration=task.duration, transient=task.transient,
+        rng=task.units[0].seed,
     )
-    return _UnitOutcome(task.unit_id, "ok", population, validation)
+    observed = {u.unit_id: u.observed for u in task.units}
+    start = 0
+    validated = {}
+    for outcome in ready:
+        stop = start + outcome.population.n_models  # type: ignore[union-attr]
+        part = dataclasses.replace(
+            simulated, spike_times=simulated.spike_times[start:stop], conductances=simulated.conductances[start:stop],
+            voltage=np.zeros((0, 0)), voltage_members=np.zeros(0, dtype=np.int64),
+        )
+        validated[outcome.unit_id] = validate_population(observed[outcome.unit_id], part, model=task.model_name)
+        start = stop
+    return [dataclasses.replace(o, validation=validated.get(o.unit_id)) for o in outcomes]
 
 
 @dataclass(frozen=True)
@@ -214,20 +248,26 @@ def run_pipeline(
         source_name = str(source)
     statistics = compute_spike_statistics(spikes).reset_index()
     dics = infer_dics(spikes, model=spec.name, weights=weights)
-    tasks = []
-    for i, uid in enumerate(dics.unit_ids):
-        if dics.status[i] != "ok":
-            continue
-        tasks.append(
-            _UnitTask(
-                model_name=spec.name, unit_id=uid, g_s=float(dics.g_s[i]), g_u=float(dics.g_u[i]),
-                g_s_std=float(dics.g_s_std[i]), g_u_std=float(dics.g_u_std[i]), n_models=int(n_models),
-                seed=unit_seed(seed, uid), validate=validate, observed=spikes.times[i] - spikes.t_start[i],
-                observed_duration=float(spikes.duration[i]), duration=float(duration), transient=float(transient),
-            )
+    units = [
+        _UnitTask(
+            unit_id=uid, g_s=float(dics.g_s[i]), g_u=float(dics.g_u[i]), g_s_std=float(dics.g_s_std[i]),
+            g_u_std=float(dics.g_u_std[i]), seed=unit_seed(seed, uid), observed=spikes.times[i] - spikes.t_start[i],
         )
-    report = None if progress is None else (lambda done, total: progress("units", done, total))
-    outcomes = {o.unit_id: o for o in map_tasks(_run_unit, tasks, scheduler=scheduler, progress=report)}
+        for i, uid in enumerate(dics.unit_ids)
+        if dics.status[i] == "ok"
+    ]
+    per_task = max(1, MEMBERS_PER_TASK // int(n_models))
+    tasks = [
+        _BatchTask(model_name=spec.name, units=tuple(units[k : k + per_task]), n_models=int(n_models),
+                   validate=bool(validate), duration=float(duration), transient=float(transient))
+        for k in range(0, len(units), per_task)
+    ]
+    report = None
+    if progress is not None:
+        sizes = [len(t.units) for t in tasks]
+        report = lambda done, total: progress("units", sum(sizes[:done]), len(units))
+    batches = map_tasks(_run_batch, tasks, scheduler=scheduler, progress=report)
+    outcomes = {o.unit_id: o for batch in batches for o in batch}
     summary = _summary(spikes, statistics, dics, outcomes)
     populations = tuple(o.population for o in outcomes.values() if o.population is not None)
     validations = {uid: o.validation for uid, o in outcomes.items() if o.validation is not None}
