@@ -23,7 +23,7 @@ import shutil
 import threading
 import warnings
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from nwb_dicpop._validation import check_choice, check_finite_array, normalize_r
 from nwb_dicpop.containers import Population, SimulationResult
 from nwb_dicpop.models import NeuronModel, get_model
 from nwb_dicpop.models.codegen import (
+    EXPREL_FUNCTION,
     GENERATED_METHODS,
     NOISE_FUNCTION,
     brian2_equations,
@@ -353,6 +354,35 @@ def _filtered_noise(seeds: Sequence[Any], n_samples: int, sample_dt: float, sigm
 
 
 # ---------------------------------------------------------------------------------- running
+_EXPREL_CYTHON = """
+cdef inline double _nwb_exprel(double x) nogil:
+    if fabs(x) < 1e-16:
+        return 1.0
+    elif x > 717:
+        return NPY_INFINITY
+    else:
+        return expm1(x) / x
+"""
+
+
+def _exprel_numpy(x: Any) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    out = np.ones_like(x)
+    np.divide(np.expm1(np.minimum(x, 709.0)), x, out=out, where=np.abs(x) >= 1e-16)
+    return out
+
+
+@cache
+def _exprel_function() -> Any:
+    """``(exp(x) - 1) / x`` for generated code, fast on both runtime targets."""
+    import brian2 as b2
+
+    function = b2.Function(_exprel_numpy, arg_units=[1], return_unit=1, stateless=True)
+    function.implementations.add_numpy_implementation(_exprel_numpy, discard_units=True)
+    function.implementations.add_implementation("cython", code=_EXPREL_CYTHON, name="_nwb_exprel")
+    return function
+
+
 def _run_group(
     model: NeuronModel,
     conductances: np.ndarray,
@@ -372,7 +402,7 @@ def _run_group(
 
     n = conductances.shape[0]
     text, frozen = equation_text(model, method == "exponential_euler", noise is not None)
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {EXPREL_FUNCTION: _exprel_function()}
     if noise is not None:
         # fixed name and column count: the generated code (hence the compiled cache) is reused
         columns = max(8, 1 << int(np.ceil(np.log2(n))))
