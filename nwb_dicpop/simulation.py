@@ -100,6 +100,30 @@ _MAX_NOISE_BYTES = 256 * 2**20
 _BRIAN_LOCK = threading.RLock()  # Brian2 keeps global state: one simulation at a time per process
 
 
+def _brian2() -> Any:
+    """Import brian2, also from a worker thread (Dask runs tasks in threads).
+
+    brian2 installs a SIGINT handler when it is first imported, and Python allows that only in
+    the main thread.  Off the main thread the handler is skipped for the time of the import.
+    """
+    import sys
+
+    if "brian2" not in sys.modules and threading.current_thread() is not threading.main_thread():
+        import signal
+
+        with _BRIAN_LOCK:
+            original = signal.signal
+            signal.signal = lambda *args, **kwargs: None  # type: ignore[assignment]
+            try:
+                import brian2
+            finally:
+                signal.signal = original
+            return brian2
+    import brian2
+
+    return brian2
+
+
 class CodeTargetWarning(UserWarning):
     """The requested or preferred Brian2 code target is unavailable; another one is used."""
 
@@ -375,7 +399,7 @@ def _exprel_numpy(x: Any) -> np.ndarray:
 @cache
 def _exprel_function() -> Any:
     """``(exp(x) - 1) / x`` for generated code, fast on both runtime targets."""
-    import brian2 as b2
+    b2 = _brian2()
 
     function = b2.Function(_exprel_numpy, arg_units=[1], return_unit=1, stateless=True)
     function.implementations.add_numpy_implementation(_exprel_numpy, discard_units=True)
@@ -398,7 +422,7 @@ def _run_group(
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Simulate one NeuronGroup: spike times (s after the transient), voltage traces (mV) and
     the mask of members whose state diverged."""
-    import brian2 as b2
+    b2 = _brian2()
 
     n = conductances.shape[0]
     text, frozen = equation_text(model, method == "exponential_euler", noise is not None)
@@ -502,7 +526,7 @@ def _simulate(
     record: np.ndarray,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Run the population (in memory-bounded groups when noise is injected)."""
-    import brian2 as b2
+    b2 = _brian2()
 
     n = conductances.shape[0]
     total = transient + duration
@@ -663,7 +687,7 @@ def simulate_population(
 
 def simulator_version() -> str:
     """``"brian2 <version>"``."""
-    import brian2 as b2
+    b2 = _brian2()
 
     return f"brian2 {b2.__version__}"
 

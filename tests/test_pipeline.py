@@ -112,3 +112,10 @@ def test_demo_command_end_to_end(tmp_path, capsys):
     assert (tmp_path / "demo" / "demo_summary.png").exists()
     for path in payload["annotated"].values():
         assert ndp.read_results(path).dics is not None
+
+
+def test_validation_runs_on_dask_workers(recording, weights):
+    """Brian2 imported inside worker threads (it sets a signal handler on import)."""
+    result = ndp.run_pipeline(recording, model="stg", n_models=3, duration=1.0, transient=0.5, write=False,
+                              weights=weights, scheduler="local", unit_ids=[0])
+    assert result.summary["valid_fraction"].notna().all()
