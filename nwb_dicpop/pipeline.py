@@ -257,6 +257,8 @@ def run_pipeline(
         if dics.status[i] == "ok"
     ]
     per_task = max(1, MEMBERS_PER_TASK // int(n_models))
+    if scheduler is not None:  # enough tasks to keep every worker busy (results do not depend on the split)
+        per_task = min(per_task, max(1, -(-len(units) // 8)))
     tasks = [
         _BatchTask(model_name=spec.name, units=tuple(units[k : k + per_task]), n_models=int(n_models),
                    validate=bool(validate), duration=float(duration), transient=float(transient))

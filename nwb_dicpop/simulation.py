@@ -312,6 +312,8 @@ def _cython_available() -> bool:
         return False
     try:
         import Cython  # noqa: F401
+
+        _brian2()  # first import off the main thread needs the signal shim
         from brian2.codegen.runtime.cython_rt import CythonCodeObject
 
         return bool(CythonCodeObject.is_available())

@@ -119,3 +119,4 @@ def test_validation_runs_on_dask_workers(recording, weights):
     result = ndp.run_pipeline(recording, model="stg", n_models=3, duration=1.0, transient=0.5, write=False,
                               weights=weights, scheduler="local", unit_ids=[0])
     assert result.summary["valid_fraction"].notna().all()
+    assert result.validations[0].simulation.code_target == "cython"  # no silent fallback in workers
