@@ -36,11 +36,11 @@ from nwb_dicpop.models.codegen import (
     EXPREL_FUNCTION,
     GENERATED_METHODS,
     NOISE_FUNCTION,
+    TABLE_FUNCTION,
     brian2_equations,
     brian2_name,
     equation_text,
-    rk4_update_code,
-    rush_larsen_update_code,
+    update_code,
 )
 from nwb_dicpop.models.dynamics import (
     MIN_TIME_CONSTANT,
@@ -156,14 +156,42 @@ def max_dt(model: str | NeuronModel, method: str) -> float:
 class _GeneratedUpdater:
     """Brian2 state-update callable returning generated abstract code."""
 
-    def __init__(self, model: NeuronModel, method: str, noise: bool) -> None:
-        self.model, self.method, self.noise = model, method, noise
+    def __init__(self, code: str, method: str) -> None:
+        self.code = code
         self.__name__ = method
 
     def __call__(self, equations: Any, variables: Any = None, method_options: Any = None) -> str:
-        if self.method == "rk4":
-            return rk4_update_code(self.model, self.noise)
-        return rush_larsen_update_code(self.model, 2 if self.method == "rush_larsen2" else 1, self.noise)
+        return self.code
+
+
+_TABLE_CYTHON = """
+cdef inline double _nwb_table(double j, double w, int k):
+    global _namespace_nwb_table_values
+    cdef int base = (<int>j)*%COLUMNS% + k
+    return _namespace_nwb_table_values[base] + w*(_namespace_nwb_table_values[base + %COLUMNS%] - _namespace_nwb_table_values[base])
+"""
+
+
+def _table_function(table: np.ndarray) -> Any:
+    """Brian2 function interpolating the rate table (see :func:`~nwb_dicpop.models.codegen.update_code`)."""
+    import brian2 as b2
+
+    columns = table.shape[1]
+    flat = np.ascontiguousarray(table, dtype=np.float64).ravel()
+
+    def lookup(j: Any, w: Any, k: Any) -> np.ndarray:
+        base = np.asarray(j).astype(np.int64) * columns + int(np.asarray(k).flat[0])
+        return flat[base] + np.asarray(w) * (flat[base + columns] - flat[base])
+
+    function = b2.Function(lookup, arg_units=[1, 1, 1], return_unit=1, stateless=True)
+    function.implementations.add_numpy_implementation(lookup, discard_units=True)
+    function.implementations.add_implementation(
+        "cython",
+        code=_TABLE_CYTHON.replace("%COLUMNS%", str(columns)),
+        name="_nwb_table",
+        namespace={"_nwb_table_values": flat},
+    )
+    return function
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -421,6 +449,7 @@ def _run_group(
     noise: np.ndarray | None,
     noise_dt: float,
     record: np.ndarray,
+    tables: bool = True,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Simulate one NeuronGroup: spike times (s after the transient), voltage traces (mV) and
     the mask of members whose state diverged."""
@@ -437,7 +466,10 @@ def _run_group(
         namespace[NOISE_FUNCTION] = b2.TimedArray(padded, dt=noise_dt * b2.second, name=NOISE_FUNCTION)
     integrator: Any = method
     if method in GENERATED_METHODS:
-        integrator = _GeneratedUpdater(model, method, noise is not None)
+        code, table = update_code(model, method, noise is not None, dt * 1e3 if tables else None)
+        integrator = _GeneratedUpdater(code, method)
+        if table is not None:
+            namespace[TABLE_FUNCTION] = _table_function(table)
     group = b2.NeuronGroup(
         n,
         text,
@@ -526,6 +558,7 @@ def _simulate(
     noise_dt: float,
     seeds: Sequence[Any] | None,
     record: np.ndarray,
+    tables: bool = True,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Run the population (in memory-bounded groups when noise is injected)."""
     b2 = _brian2()
@@ -563,6 +596,7 @@ def _simulate(
                         noise=noise,
                         noise_dt=noise_dt,
                         record=np.asarray(local, dtype=np.int64),
+                        tables=tables,
                     )
                     spikes.extend(trains)
                     for row, member in enumerate(local):
