@@ -448,6 +448,7 @@ def train(
     init_weights: str | Path | None = None,
     n_threads: int | None = None,
     network_config: NetworkConfig | None = None,
+    allow_partial: bool = False,
     **config: Any,
 ) -> Path:
     """Train the network for ``model`` from generated data and write the weights (CLI hook).
@@ -467,6 +468,9 @@ def train(
     n_threads : int, optional
         torch intra-op threads during training (default: leave torch's setting).
     network_config : NetworkConfig, optional
+    allow_partial : bool
+        Train on the finished chunks of a generation still running (see
+        :func:`~nwb_dicpop.inference.data.load_training_data`).
     **config
         Any :class:`TrainingConfig` field (``batch_size``, ``learning_rate``,
         ``max_minutes``, ...).
@@ -479,7 +483,7 @@ def train(
     from nwb_dicpop.models import get_model
 
     spec = get_model(model)
-    data = load_training_data(data_dir if isinstance(data_dir, list) else [data_dir])
+    data = load_training_data(data_dir if isinstance(data_dir, list) else [data_dir], allow_partial=allow_partial)
     if data.model_name != spec.name:
         msg = f"`data_dir` holds {data.model_name!r} trains but `model` is {model!r}; pass matching ones."
         raise ValueError(msg)
