@@ -166,15 +166,20 @@ class TrainingSet:
             duration=float(duration),
         )
 
-    def save(self, path: str | Path, **extra: np.ndarray) -> Path:
-        """Write the set (and ``extra`` per-train columns) to ``path`` (``.npz``) atomically."""
+    def save(self, path: str | Path, *, compact: bool = False, **extra: np.ndarray) -> Path:
+        """Write the set (and ``extra`` per-train columns) to ``path`` (``.npz``) atomically.
+
+        ``compact=True`` stores spike times and targets as float32 (about 0.2 us resolution over
+        a 9 s window): half the size, for small evaluation sets kept in the repository.
+        """
+        dtype = np.float32 if compact else np.float64
         arrays = {
-            "spike_times": self.spike_times,
+            "spike_times": self.spike_times.astype(dtype),
             "offsets": self.offsets,
-            "targets": self.targets,
-            "labels": self.labels,
-            "groups": self.groups,
-            "noise_sigma": self.noise_sigma,
+            "targets": self.targets.astype(dtype),
+            "labels": self.labels.astype(np.int8 if compact else np.int64),
+            "groups": self.groups.astype(np.int32 if compact else np.int64),
+            "noise_sigma": self.noise_sigma.astype(dtype),
             "model_name": np.array(self.model_name),
             "duration": np.array(self.duration),
             **extra,
@@ -229,12 +234,12 @@ def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partia
         with np.load(file, allow_pickle=False) as data:
             sets.append(
                 TrainingSet(
-                    spike_times=data["spike_times"],
-                    offsets=data["offsets"],
-                    targets=data["targets"],
-                    labels=data["labels"],
-                    groups=data["groups"],
-                    noise_sigma=data["noise_sigma"],
+                    spike_times=data["spike_times"].astype(np.float64),
+                    offsets=data["offsets"].astype(np.int64),
+                    targets=data["targets"].astype(np.float64),
+                    labels=data["labels"].astype(np.int64),
+                    groups=data["groups"].astype(np.int64),
+                    noise_sigma=data["noise_sigma"].astype(np.float64),
                     model_name=str(data["model_name"]),
                     duration=float(data["duration"]),
                 )
