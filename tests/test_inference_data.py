@@ -122,3 +122,10 @@ def test_partial_dataset_from_finished_chunks(tmp_path):
     np.testing.assert_array_equal(partial.train(0), full.train(3))
     np.testing.assert_array_equal(partial.targets[0], full.targets[3])
     assert partial.groups[0] == full.groups[3]
+    with pytest.raises(FileNotFoundError, match="not finished"):
+        load_training_data(tmp_path, n_chunks=2)
+    make_training_data("stg", tmp_path, **settings)  # resumes: simulates chunk 0 again
+    first = load_training_data(tmp_path, n_chunks=1)
+    assert len(first) == 3
+    np.testing.assert_array_equal(first.targets, full.targets[:3])
+    np.testing.assert_array_equal(first.spike_times, full.spike_times[: full.offsets[3]])

@@ -191,7 +191,9 @@ class TrainingSet:
         return path
 
 
-def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partial: bool = False) -> TrainingSet:
+def load_training_data(
+    paths: str | Path | Sequence[str | Path], *, allow_partial: bool = False, n_chunks: int | None = None
+) -> TrainingSet:
     """Load one or several generated datasets (directories or ``dataset.npz`` files).
 
     Population indices are offset per dataset so that populations stay distinct.
@@ -202,6 +204,9 @@ def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partia
     allow_partial : bool
         For a directory whose generation has not finished, use the simulation chunks written
         so far (every train of a finished chunk, with its labels) instead of raising.
+    n_chunks : int, optional
+        Use only the first ``n_chunks`` simulation chunks of each directory (all of them must
+        be finished): a reproducible subset of a larger generation.
 
     Raises
     ------
@@ -221,6 +226,9 @@ def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partia
     for entry in paths:
         path = Path(entry)
         file = path / "dataset.npz" if path.is_dir() else path
+        if n_chunks is not None:
+            sets.append(_partial_set(path, n_chunks))
+            continue
         if not file.is_file() and allow_partial and (path / "populations.npz").is_file():
             sets.append(_partial_set(path))
             continue
@@ -270,15 +278,23 @@ def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partia
     )
 
 
-def _partial_set(folder: Path) -> TrainingSet:
-    """The trains of the finished simulation chunks of an unfinished generation."""
+def _partial_set(folder: Path, n_chunks: int | None = None) -> TrainingSet:
+    """The trains of the finished simulation chunks (or of the first ``n_chunks``)."""
     manifest = json.loads((folder / "manifest.json").read_text())
     chunk_size = int(manifest["chunk_size"])
     with np.load(folder / "populations.npz", allow_pickle=False) as data:
         dics, target_index = data["dics"], data["target_index"]
     trains: list[np.ndarray] = []
     rows: list[np.ndarray] = []
-    for chunk in sorted((folder / "simulation").glob("chunk-*.npz")):
+    chunks = sorted((folder / "simulation").glob("chunk-*.npz"))
+    if n_chunks is not None:
+        check_positive("n_chunks", n_chunks, integer=True)
+        chunks = [folder / "simulation" / f"chunk-{k:05d}.npz" for k in range(n_chunks)]
+        missing = [c.name for c in chunks if not c.is_file()]
+        if missing:
+            msg = f"`n_chunks`={n_chunks} but {len(missing)} of these chunks are not finished in {folder} ({missing[:3]}...)."
+            raise FileNotFoundError(msg)
+    for chunk in chunks:
         k = int(chunk.stem.split("-")[1])
         with np.load(chunk, allow_pickle=False) as data:
             flat, offsets = data["spike_times"], data["offsets"]

@@ -449,6 +449,7 @@ def train(
     n_threads: int | None = None,
     network_config: NetworkConfig | None = None,
     allow_partial: bool = False,
+    n_chunks: int | None = None,
     **config: Any,
 ) -> Path:
     """Train the network for ``model`` from generated data and write the weights (CLI hook).
@@ -471,6 +472,8 @@ def train(
     allow_partial : bool
         Train on the finished chunks of a generation still running (see
         :func:`~nwb_dicpop.inference.data.load_training_data`).
+    n_chunks : int, optional
+        Train on the first ``n_chunks`` simulation chunks of each dataset only.
     **config
         Any :class:`TrainingConfig` field (``batch_size``, ``learning_rate``,
         ``max_minutes``, ...).
@@ -483,7 +486,9 @@ def train(
     from nwb_dicpop.models import get_model
 
     spec = get_model(model)
-    data = load_training_data(data_dir if isinstance(data_dir, list) else [data_dir], allow_partial=allow_partial)
+    data = load_training_data(
+        data_dir if isinstance(data_dir, list) else [data_dir], allow_partial=allow_partial, n_chunks=n_chunks
+    )
     if data.model_name != spec.name:
         msg = f"`data_dir` holds {data.model_name!r} trains but `model` is {model!r}; pass matching ones."
         raise ValueError(msg)
@@ -512,7 +517,7 @@ def train(
         threshold=spec.threshold,
         initialised_from=None if init_weights is None else Path(init_weights).stem,
         data={"paths": [str(p) for p in (data_dir if isinstance(data_dir, list) else [data_dir])],
-              "n_trains": len(data), "duration": data.duration},
+              "n_chunks": n_chunks, "n_trains": len(data), "duration": data.duration},
         history=result.history,
     )
     _, json_path = save_network(result.network, stem, card=card)
