@@ -73,7 +73,7 @@ class NetworkConfig:
     dropout : float
     """
 
-    d_model: int = 48
+    d_model: int = 32
     n_blocks: int = 4
     kernel_size: int = 5
     expansion: int = 2
