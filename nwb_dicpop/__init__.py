@@ -34,8 +34,23 @@ _EXPORTS = {
     "reachability_map": "nwb_dicpop.compensation",
     "ReachabilityMap": "nwb_dicpop.compensation",
     "UnreachableTargetError": "nwb_dicpop.compensation",
+    "read_spike_trains": "nwb_dicpop.io",
+    "TimeUnitWarning": "nwb_dicpop.io",
+    "write_results": "nwb_dicpop.nwb",
+    "read_results": "nwb_dicpop.nwb",
+    "DicpopResults": "nwb_dicpop.nwb",
     "infer_dics": "nwb_dicpop.inference.predict",
+    "run_pipeline": "nwb_dicpop.pipeline",
+    "PipelineResult": "nwb_dicpop.pipeline",
     "simulate_population": "nwb_dicpop.simulation",
+    "simulate_batches": "nwb_dicpop.batches",
+    "read_batches": "nwb_dicpop.batches",
+    "compute_spike_statistics": "nwb_dicpop.statistics",
+    "to_neo": "nwb_dicpop.statistics",
+    "firing_class": "nwb_dicpop.statistics",
+    "burst_metrics": "nwb_dicpop.statistics",
+    "validate_population": "nwb_dicpop.validation",
+    "ValidationResult": "nwb_dicpop.validation",
 }
 
 __all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS

@@ -19,12 +19,14 @@ does not depend on which other units are generated with it.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from nwb_dicpop._solver import check_set, compensate, compensate_sets, dics_at
 from nwb_dicpop._validation import (
     check_choice,
     check_finite_array,
@@ -48,214 +50,12 @@ __all__ = [
     "reachability_map",
 ]
 
-_ROWS = {"g_f": 0, "g_s": 1, "g_u": 2}
 _MAX_DRAWS_FACTOR = 200  # give up on a target after this many draws per requested member
 _MIN_MAX_DRAWS = 20_000
 
 
 class UnreachableTargetError(ValueError):
     """A DIC target that the chosen compensating set cannot reach with valid conductances."""
-
-
-# --------------------------------------------------------------------------- core solve
-def compensate(
-    model: str | NeuronModel,
-    conductances: Any,
-    targets: Any,
-    compensating_set: tuple[str, ...],
-    *,
-    rows: tuple[str, ...] = ("g_s", "g_u"),
-    voltage: float | None = None,
-    tolerance: float = 1e-12,
-    max_iterations: int = 100,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Re-solve some conductances of each set so that chosen DICs hit their targets.
-
-    Parameters
-    ----------
-    model : str or NeuronModel
-    conductances : array_like, shape (n_sets, n_conductances)
-        Starting conductances (mS/cm^2); the ``compensating_set`` columns are overwritten.
-    targets : array_like, shape (n_sets, len(rows)) or (len(rows),)
-        Target DICs (dimensionless) for ``rows``.
-    compensating_set : tuple of str
-        As many conductance names as ``rows``.
-    rows : tuple of {"g_f", "g_s", "g_u"}
-        Which DICs are constrained.
-    voltage : float, optional
-        Where the DICs are set (mV); the model's ``threshold`` by default.
-    tolerance : float
-        The calcium fixed-point iteration stops when no re-solved conductance changes by more
-        than ``tolerance`` relative to its value.
-    max_iterations : int
-        Upper bound on solves.
-
-    Returns
-    -------
-    conductances : ndarray, shape (n_sets, n_conductances)
-        Solved sets (columns may be negative or inf: the caller decides validity).
-    residual : ndarray, shape (n_sets,)
-        Euclidean distance between achieved and target DICs on ``rows``.
-    n_iterations : int
-        Number of linear solves done.
-    """
-    spec = get_model(model)
-    table = check_finite_array("conductances", conductances, ndim=(2,), last_dim=spec.n_conductances)
-    unknown = _check_set(spec, compensating_set, size=len(rows))
-    row_idx = [_ROWS[check_choice("row", r, _ROWS)] for r in rows]
-    goal = np.broadcast_to(
-        check_finite_array("targets", targets, last_dim=len(rows)), (table.shape[0], len(rows))
-    )
-    v_th = spec.threshold if voltage is None else float(voltage)
-    return _compensate(kernel_for(spec), table.copy(), goal, unknown, row_idx, v_th, tolerance, max_iterations)
-
-
-def _compensate(
-    kernel: ModelKernel,
-    g: np.ndarray,
-    goal: np.ndarray,
-    unknown: list[int],
-    rows: list[int],
-    voltage: float,
-    tolerance: float,
-    max_iterations: int,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Solve in place; see :func:`compensate`.
-
-    The sensitivity matrix depends on the unknowns only through the calcium conductances
-    among them (via ``Ca_inf``).  With one such conductance the fixed point ``c = G(c)`` is
-    accelerated by secant steps on that scalar (plain substitution otherwise).
-    """
-    n_cond = g.shape[1]
-    known = [j for j in range(n_cond) if j not in unknown]
-    calcium_unknowns = [k for k, j in enumerate(unknown) if j in kernel.calcium_currents]
-    leak = g[:, kernel.leak_index]
-
-    at_v = kernel.at_voltage(float(voltage))
-    static = at_v.static[rows]
-    static_unknown = static[:, unknown]
-    static_known = static[:, known]
-    position = {j: p for p, j in enumerate(unknown)}
-
-    def linear_solve(state: np.ndarray) -> np.ndarray:
-        matrix = np.broadcast_to(static_unknown, (state.shape[0], *static_unknown.shape))
-        rhs = goal * leak[:, None] - state[:, known] @ static_known.T
-        columns = at_v.dependent_columns(state)
-        if columns:
-            matrix = matrix.copy()
-            for j, column in columns:
-                if j in position:
-                    matrix[:, :, position[j]] = column[:, rows]
-                else:  # a calcium-gated current that is kept: correct the static guess (zero)
-                    rhs -= column[:, rows] * state[:, j, None]
-        return _batched_solve(matrix, rhs)
-
-    if not calcium_unknowns:
-        g[:, unknown] = linear_solve(g)
-        return g, _residual(kernel, g, goal, rows, voltage), 1
-    # Fixed point on the calcium conductance c: solve with Ca_inf computed from c, read the
-    # new c.  Start from each member's current value; secant steps when c is a scalar.
-    calcium_columns = [unknown[k] for k in calcium_unknowns]
-    secant = len(calcium_unknowns) == 1
-    c = g[:, calcium_columns].copy()
-    previous_c = previous_f = None
-    solution = g[:, unknown]
-    n_iterations = 0
-    for n_iterations in range(1, max_iterations + 1):  # noqa: B007 - used after the loop
-        g[:, calcium_columns] = c
-        solution = linear_solve(g)
-        mapped = solution[:, calcium_unknowns]
-        f = mapped - c  # fixed-point defect
-        with np.errstate(invalid="ignore"):
-            converged = np.all(np.abs(f) <= tolerance * np.maximum(np.abs(mapped), 1e-12), axis=1)
-        if np.all(converged | ~np.isfinite(f).all(axis=1)):
-            break
-        next_c = mapped
-        if secant and previous_c is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                slope = (f - previous_f) / (c - previous_c)
-                step = c - f / slope
-            next_c = np.where(np.isfinite(step) & (np.abs(slope) > 1e-12), step, mapped)
-        previous_c, previous_f = c, f
-        c = np.where(converged[:, None], c, next_c)
-    g[:, unknown] = solution
-    residual = _residual(kernel, g, goal, rows, voltage)
-    return g, residual, n_iterations
-
-
-def _batched_solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve each small system; singular systems give inf (rejected downstream)."""
-    if matrix.shape[1] == 2:  # closed form: faster than LAPACK for tiny systems
-        a, b = matrix[:, 0, 0], matrix[:, 0, 1]
-        c, d = matrix[:, 1, 0], matrix[:, 1, 1]
-        det = a * d - b * c
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x0 = (d * rhs[:, 0] - b * rhs[:, 1]) / det
-            x1 = (a * rhs[:, 1] - c * rhs[:, 0]) / det
-        out = np.stack([x0, x1], axis=1)
-        out[~np.isfinite(out).all(axis=1)] = np.inf
-        return out
-    if matrix.shape[1] == 3:  # Cramer's rule, vectorised
-        cols = [matrix[:, :, i] for i in range(3)]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            det = _det3(*cols)
-            out = np.stack(
-                [_det3(*(rhs if m == i else cols[m] for m in range(3))) / det for i in range(3)], axis=1
-            )
-        out[~np.isfinite(out).all(axis=1)] = np.inf
-        return out
-    out = np.full(rhs.shape, np.inf)
-    with np.errstate(all="ignore"):
-        det = np.linalg.det(matrix)
-        scale = np.prod(np.linalg.norm(matrix, axis=2), axis=1)
-    ok = np.isfinite(det) & (np.abs(det) > 1e-13 * scale)
-    if np.any(ok):
-        out[ok] = np.linalg.solve(matrix[ok], rhs[ok][..., None])[..., 0]
-    return out
-
-
-def _det3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Determinant of the 3x3 matrices with columns a, b, c (each shape (n, 3))."""
-    return (
-        a[:, 0] * (b[:, 1] * c[:, 2] - b[:, 2] * c[:, 1])
-        - b[:, 0] * (a[:, 1] * c[:, 2] - a[:, 2] * c[:, 1])
-        + c[:, 0] * (a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1])
-    )
-
-
-def _residual(kernel: ModelKernel, g: np.ndarray, goal: np.ndarray, rows: list[int], voltage: float) -> np.ndarray:
-    achieved = _dics_at(kernel, g, voltage)[:, rows]
-    with np.errstate(invalid="ignore"):
-        residual = np.linalg.norm(achieved - goal, axis=1)
-    return np.where(np.isfinite(residual), residual, np.inf)
-
-
-def _dics_at(kernel: ModelKernel, g: np.ndarray, voltage: float) -> np.ndarray:
-    finite = np.isfinite(g).all(axis=1)
-    out = np.full((g.shape[0], 3), np.nan)
-    if np.any(finite):
-        sens = kernel.sensitivity_matrix(voltage, np.where(finite[:, None], g, 0.0)[finite])
-        with np.errstate(invalid="ignore"):
-            out[finite] = np.einsum("nxj,nj->nx", sens, g[finite]) / g[finite, kernel.leak_index, None]
-    return out
-
-
-def _check_set(spec: NeuronModel, names: Any, *, size: int) -> list[int]:
-    if isinstance(names, str) or not isinstance(names, (tuple, list)) or len(names) != size:
-        msg = (
-            f"`compensating_set` must be a tuple of {size} conductance names of model "
-            f"{spec.name!r} (from {[n for n in spec.conductance_names if n != spec.leak]}); "
-            f"got {names!r}."
-        )
-        raise ValueError(msg)
-    indices = [spec.index(name) for name in names]
-    if len(set(indices)) != len(indices):
-        msg = f"`compensating_set` repeats a conductance: {names!r}."
-        raise ValueError(msg)
-    if spec.index(spec.leak) in indices:
-        msg = f"`compensating_set` cannot contain the leak {spec.leak!r}: DICs are normalised by it."
-        raise ValueError(msg)
-    return indices
 
 
 # --------------------------------------------------------------------------- base population
@@ -281,7 +81,9 @@ def _draw_base(spec: NeuronModel, kernel: ModelKernel, n: int, rng: np.random.Ge
             g[:, spec.index(name)] = rng.uniform(lo, hi, size) * factor
         for name, value in recipe.fixed.items():
             g[:, spec.index(name)] = value * factor
-        g, residual, _ = _compensate(kernel, g, np.broadcast_to(goal, (size, 3)), unknown, [0, 1, 2], spec.threshold, 1e-12, 100)
+        g, residual, _, _ = compensate_sets(
+            kernel, g, np.broadcast_to(goal, (size, 3)), unknown, [0, 1, 2], spec.threshold, 1e-12, 100
+        )
         valid = _valid(spec, g, residual, 1e-6)
         out = np.concatenate([out, g[valid]])
     if out.shape[0] < n:
@@ -290,8 +92,11 @@ def _draw_base(spec: NeuronModel, kernel: ModelKernel, n: int, rng: np.random.Ge
     return out[:n]
 
 
+@functools.cache
 def _limits(spec: NeuronModel) -> np.ndarray:
-    return np.array([spec.conductance_limits[name] for name in spec.conductance_names])
+    limits = np.array([spec.conductance_limits[name] for name in spec.conductance_names], dtype=float)
+    limits.setflags(write=False)
+    return limits
 
 
 def _valid(spec: NeuronModel, g: np.ndarray, residual: np.ndarray, max_residual: float) -> np.ndarray:
@@ -380,8 +185,8 @@ def _reachability_at(
     goal = np.broadcast_to([g_s, g_u], (n_models, 2))
     scores = {}
     for pair in pairs:
-        unknown = _check_set(spec, pair, size=2)
-        g, residual, _ = _compensate(kernel, base.copy(), goal, unknown, [1, 2], spec.threshold, 1e-10, 100)
+        unknown = check_set(spec, pair, size=2)
+        g, residual, _, _ = compensate_sets(kernel, base.copy(), goal, unknown, [1, 2], spec.threshold, 1e-10, 100)
         scores[tuple(sorted(pair))] = float(np.mean(_valid(spec, g, residual, epsilon)))
     return scores
 
@@ -395,7 +200,7 @@ def _resolve_set(spec: NeuronModel, compensating_set: Any, g_s: float, g_u: floa
             )
             raise ValueError(msg)
         return choose_compensating_set(spec, g_s, g_u, method=compensating_set, rng=rng)
-    _check_set(spec, compensating_set, size=2)
+    check_set(spec, compensating_set, size=2)
     return tuple(compensating_set)
 
 
@@ -412,6 +217,7 @@ class _Job:
     accepted: list[np.ndarray]
     accepted_targets: list[np.ndarray]
     accepted_residual: list[np.ndarray]
+    accepted_dics: list[np.ndarray] = field(default_factory=list)
     drawn: int = 0
     n_valid: int = 0
     n_iterations: int = 1
@@ -582,6 +388,7 @@ def _generate(
             spec, kernel, np.concatenate(job.accepted)[: job.needed], np.concatenate(job.accepted_targets)[: job.needed],
             job.mean, job.std, job.pair, job.n_iterations, job.drawn - job.n_valid, seed, uid,
             thresholds=thresholds, residual=np.concatenate(job.accepted_residual)[: job.needed],
+            dics=np.concatenate(job.accepted_dics)[: job.needed],
         )
         for job, uid in zip(jobs, unit_ids, strict=True)
     ]
@@ -600,10 +407,10 @@ def _draw_round(spec: NeuronModel, kernel: ModelKernel, jobs: list[_Job], tolera
             targets += job.std * job.rng.standard_normal((size, 2))
         by_pair.setdefault(job.pair, []).append((job, base, targets))
     for pair, items in by_pair.items():
-        unknown = _check_set(spec, pair, size=2)
+        unknown = check_set(spec, pair, size=2)
         g = np.concatenate([base for _, base, _ in items])
         goal = np.concatenate([targets for _, _, targets in items])
-        g, residual, n_iter = _compensate(kernel, g, goal, unknown, [1, 2], spec.threshold, tolerance, 200)
+        g, residual, dics, n_iter = compensate_sets(kernel, g, goal, unknown, [1, 2], spec.threshold, tolerance, 200)
         valid = _valid(spec, g, residual, max_residual)
         start = 0
         for job, base, _ in items:
@@ -615,6 +422,7 @@ def _draw_round(spec: NeuronModel, kernel: ModelKernel, jobs: list[_Job], tolera
             job.accepted.append(g[start:stop][ok])
             job.accepted_targets.append(goal[start:stop][ok])
             job.accepted_residual.append(residual[start:stop][ok])
+            job.accepted_dics.append(dics[start:stop][ok])
             start = stop
 
 
@@ -633,8 +441,10 @@ def _population(
     *,
     thresholds: bool,
     residual: np.ndarray | None = None,
+    dics: np.ndarray | None = None,
 ) -> Population:
-    dics = _dics_at(kernel, g, spec.threshold)
+    if dics is None:
+        dics = dics_at(kernel, g, spec.threshold)
     if residual is None:
         residual = np.linalg.norm(dics[:, 1:] - targets, axis=1)
     if thresholds:
@@ -758,7 +568,7 @@ def reachability_map(
     """
     spec = get_model(model)
     kernel = kernel_for(spec)
-    unknown = _check_set(spec, compensating_set, size=2)
+    unknown = check_set(spec, compensating_set, size=2)
     check_positive("n_models", n_models, integer=True)
     check_positive("epsilon", epsilon)
     s_values = np.arange(-20.0, 20.0, 0.5) if g_s_values is None else check_finite_array("g_s_values", g_s_values, ndim=(1,))
@@ -772,7 +582,7 @@ def reachability_map(
         block = targets[start : start + chunk]
         g = np.tile(base, (block.shape[0], 1))
         goal = np.repeat(block, int(n_models), axis=0)
-        g, residual, _ = _compensate(kernel, g, goal, unknown, [1, 2], spec.threshold, 1e-10, 100)
+        g, residual, _, _ = compensate_sets(kernel, g, goal, unknown, [1, 2], spec.threshold, 1e-10, 100)
         ok = _valid(spec, g, residual, epsilon).reshape(block.shape[0], int(n_models))
         fraction[start : start + block.shape[0]] = ok.mean(axis=1)
     return ReachabilityMap(

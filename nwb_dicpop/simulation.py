@@ -23,7 +23,7 @@ import shutil
 import threading
 import warnings
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from nwb_dicpop._validation import check_choice, check_finite_array, normalize_r
 from nwb_dicpop.containers import Population, SimulationResult
 from nwb_dicpop.models import NeuronModel, get_model
 from nwb_dicpop.models.codegen import (
+    EXPREL_FUNCTION,
     GENERATED_METHODS,
     NOISE_FUNCTION,
     brian2_equations,
@@ -61,7 +62,10 @@ __all__ = [
     "brian2_equations",
     "max_dt",
     "member_seeds",
+    "read_batches",
+    "simulate_batches",
     "simulate_population",
+    "simulator_version",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,6 +98,30 @@ the original sampling grid; sigma is the pre-filter standard deviation on this g
 DEFAULT_NOISE_SAMPLING = 1e-4
 _MAX_NOISE_BYTES = 256 * 2**20
 _BRIAN_LOCK = threading.RLock()  # Brian2 keeps global state: one simulation at a time per process
+
+
+def _brian2() -> Any:
+    """Import brian2, also from a worker thread (Dask runs tasks in threads).
+
+    brian2 installs a SIGINT handler when it is first imported, and Python allows that only in
+    the main thread.  Off the main thread the handler is skipped for the time of the import.
+    """
+    import sys
+
+    if "brian2" not in sys.modules and threading.current_thread() is not threading.main_thread():
+        import signal
+
+        with _BRIAN_LOCK:
+            original = signal.signal
+            signal.signal = lambda *args, **kwargs: None  # type: ignore[assignment]
+            try:
+                import brian2
+            finally:
+                signal.signal = original
+            return brian2
+    import brian2
+
+    return brian2
 
 
 class CodeTargetWarning(UserWarning):
@@ -350,6 +378,35 @@ def _filtered_noise(seeds: Sequence[Any], n_samples: int, sample_dt: float, sigm
 
 
 # ---------------------------------------------------------------------------------- running
+_EXPREL_CYTHON = """
+cdef inline double _nwb_exprel(double x) nogil:
+    if fabs(x) < 1e-16:
+        return 1.0
+    elif x > 717:
+        return NPY_INFINITY
+    else:
+        return expm1(x) / x
+"""
+
+
+def _exprel_numpy(x: Any) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    out = np.ones_like(x)
+    np.divide(np.expm1(np.minimum(x, 709.0)), x, out=out, where=np.abs(x) >= 1e-16)
+    return out
+
+
+@cache
+def _exprel_function() -> Any:
+    """``(exp(x) - 1) / x`` for generated code, fast on both runtime targets."""
+    b2 = _brian2()
+
+    function = b2.Function(_exprel_numpy, arg_units=[1], return_unit=1, stateless=True)
+    function.implementations.add_numpy_implementation(_exprel_numpy, discard_units=True)
+    function.implementations.add_implementation("cython", code=_EXPREL_CYTHON, name="_nwb_exprel")
+    return function
+
+
 def _run_group(
     model: NeuronModel,
     conductances: np.ndarray,
@@ -365,11 +422,11 @@ def _run_group(
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Simulate one NeuronGroup: spike times (s after the transient), voltage traces (mV) and
     the mask of members whose state diverged."""
-    import brian2 as b2
+    b2 = _brian2()
 
     n = conductances.shape[0]
     text, frozen = equation_text(model, method == "exponential_euler", noise is not None)
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {EXPREL_FUNCTION: _exprel_function()}
     if noise is not None:
         # fixed name and column count: the generated code (hence the compiled cache) is reused
         columns = max(8, 1 << int(np.ceil(np.log2(n))))
@@ -469,7 +526,7 @@ def _simulate(
     record: np.ndarray,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Run the population (in memory-bounded groups when noise is injected)."""
-    import brian2 as b2
+    b2 = _brian2()
 
     n = conductances.shape[0]
     total = transient + duration
@@ -628,6 +685,13 @@ def simulate_population(
     )
 
 
+def simulator_version() -> str:
+    """``"brian2 <version>"``."""
+    b2 = _brian2()
+
+    return f"brian2 {b2.__version__}"
+
+
 def _result(
     spec: NeuronModel,
     conductances: np.ndarray,
@@ -643,8 +707,6 @@ def _result(
     record: np.ndarray,
     seed: int | None,
 ) -> SimulationResult:
-    import brian2 as b2
-
     spikes, voltage, diverged = _simulate(
         spec,
         conductances,
@@ -676,10 +738,14 @@ def _result(
         dt=dt,
         method=method,
         code_target=target,
-        simulator_version=f"brian2 {b2.__version__}",
+        simulator_version=simulator_version(),
         conductances=conductances,
         voltage=voltage,
         voltage_members=record,
         noise_sigma=noise_sigma,
         seed=seed,
     )
+
+
+# the batch runner lives in its own module (Parquet/Dask); re-exported here for discoverability
+from nwb_dicpop.batches import read_batches, simulate_batches

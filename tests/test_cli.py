@@ -13,21 +13,6 @@ import pytest
 from nwb_dicpop.cli import main
 
 
-def test_demo_prints_both_models(capsys):
-    assert main(["demo", "--n-models", "10"]) == 0
-    out = capsys.readouterr().out
-    assert "stg" in out
-    assert "da" in out
-    assert "bursting" in out
-
-
-def test_demo_json_is_machine_readable(capsys):
-    assert main(["demo", "--model", "stg", "--n-models", "5", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["pattern"] for r in rows] == ["spiking", "bursting"]
-    assert rows[1]["g_s (mean)"] == pytest.approx(-8.0, abs=1e-6)
-
-
 def test_populate_writes_csv(tmp_path, capsys):
     out = tmp_path / "pop.csv"
     code = main(["populate", "--model", "da", "--g-s", "-4", "--g-u", "5", "--n-models", "25", "-o", str(out), "-q"])
@@ -46,10 +31,26 @@ def test_user_error_is_one_line_without_traceback(capsys):
     assert "Traceback" not in err
 
 
-def test_usage_error_exit_code():
+def test_usage_error_exit_code(capsys):
     with pytest.raises(SystemExit) as info:
-        main(["populate", "--model", "stg"])
+        main(["populate", "--g-s", "1"])
     assert info.value.code == 2
+    assert main(["populate", "--model", "stg"]) == 1
+    assert "--dics" in capsys.readouterr().err
+
+
+def test_populate_then_simulate_chain(tmp_path, capsys):
+    pop = tmp_path / "pop.csv"
+    spikes = tmp_path / "spikes.csv"
+    assert main(["populate", "--model", "stg", "--g-s", "4", "--g-u", "5", "--n-models", "3", "-o", str(pop), "-q"]) == 0
+    code = main(["simulate", str(pop), "--model", "stg", "--duration", "1.0", "--transient", "0.5", "-o", str(spikes), "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert len(payload["n_spikes"]) == 3
+    assert min(payload["n_spikes"]) > 0
+    table = pd.read_csv(spikes)
+    assert set(table.columns) == {"unit", "time"}
+    assert table["time"].between(0.0, 0.5).all()
 
 
 def test_entry_point_runs_as_subprocess():
@@ -61,3 +62,19 @@ def test_entry_point_runs_as_subprocess():
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["rows"][0]["g_f"] == pytest.approx(-6.16, abs=0.01)
+
+
+def test_show_prints_results_of_an_annotated_file(tmp_path, capsys):
+    import nwb_dicpop as ndp
+    from nwb_dicpop.testing import mock_dic_estimate, write_mock_nwb
+
+    source = write_mock_nwb(tmp_path / "session.nwb", n_units=3, rng=0)
+    dics = mock_dic_estimate([0, 1, 2], g_s=[-4.0, 3.0, -8.0], g_u=[5.0, 6.0, 7.0])
+    pops = ndp.generate_populations("stg", dics.g_s, dics.g_u, n_models=5, unit_ids=dics.unit_ids, rng=0)
+    annotated = ndp.write_results(source, dics=dics, populations=pops)
+    assert main(["show", str(annotated), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [u["n_models"] for u in payload["units"]] == [5, 5, 5]
+    assert payload["units"][2]["compensating_set"] == "CaS+H"
+    assert main(["show", str(tmp_path / "missing.nwb")]) == 1
+    assert "missing.nwb" in capsys.readouterr().err

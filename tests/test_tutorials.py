@@ -12,7 +12,7 @@ import pytest
 TUTORIALS = sorted((Path(__file__).parents[1] / "tutorials").glob("*.md"))
 CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)```", re.DOTALL)
 # quick tutorials run in the default test run; the others are marked slow
-FAST = {"01_dics_and_populations.md"}
+FAST = {"01_dics_and_populations.md", "02_reading_nwb_and_annotating.md"}
 
 
 def tutorial_code(path: Path) -> str:

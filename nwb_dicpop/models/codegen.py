@@ -23,6 +23,7 @@ from nwb_dicpop.models import NeuronModel, get_model
 from nwb_dicpop.models.dynamics import APPLIED_CURRENT, dynamics_for
 
 __all__ = [
+    "EXPREL_FUNCTION",
     "GENERATED_METHODS",
     "NOISE_FUNCTION",
     "brian2_equations",
@@ -32,6 +33,9 @@ __all__ = [
     "rush_larsen_update_code",
 ]
 
+EXPREL_FUNCTION = "nwb_exprel"
+"""Name of the ``(exp(x) - 1) / x`` function in generated code (:mod:`nwb_dicpop.simulation`
+provides it; Brian2's own ``exprel`` is unit-checked, hence slow, on the numpy target)."""
 NOISE_FUNCTION = "nwb_dicpop_noise"
 """Name of the Brian2 TimedArray holding the injected current noise (uA/cm^2)."""
 GENERATED_METHODS = ("rush_larsen", "rush_larsen2", "rk4")
@@ -143,7 +147,7 @@ def rush_larsen_update_code(model: NeuronModel, order: int, noise: bool) -> str:
             rate = values[k]
             if anchor is not None:  # linearisation at the midpoint, integrated from the start
                 rate = rate + slopes[k] * (anchor[x] - at[x])
-            increments.append(step * rate * sp.Function("exprel")(slopes[k] * step))
+            increments.append(step * rate * sp.Function(EXPREL_FUNCTION)(slopes[k] * step))
         temporaries, reduced = sp.cse(increments, symbols=sp.numbered_symbols(f"_{prefix}c"), optimizations="basic")
         out.extend(f"{t} = {printer.doprint(e)}" for t, e in temporaries)
         base = at if anchor is None else anchor

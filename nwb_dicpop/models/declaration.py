@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 __all__ = [
     "CalciumDynamics",
@@ -322,7 +323,7 @@ class NeuronModel:
                 msg = f"Spiking-base recipe of {self.name!r} names unknown conductance {cname!r}."
                 raise ValueError(msg)
 
-    @property
+    @cached_property
     def conductance_names(self) -> tuple[str, ...]:
         """Names of the maximal conductances, in the model's canonical order."""
         return tuple(current.name for current in self.currents)

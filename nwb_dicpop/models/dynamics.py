@@ -175,15 +175,25 @@ class ModelDynamics:
         self.derivatives_with_instantaneous = tuple(derivatives[name] for name in self.state_names)
         self.derivatives = tuple(d.xreplace(instantaneous) for d in self.derivatives_with_instantaneous)
         self.current_expressions = {name: c.xreplace(instantaneous) for name, c in currents.items()}
-        state_symbols = [symbols[name] for name in self.state_names]
+        self._state_symbols = [symbols[name] for name in self.state_names]
         self._conductance_symbols = [symbols[f"g_{name}"] for name in self.conductance_names]
-        arguments = [*state_symbols, *self._conductance_symbols, applied]
-        self._rhs = sp.lambdify(arguments, list(self.derivatives), modules="numpy", cse=True)
-        # scalar fast path (one neuron, as solve_ivp calls it): the math module is ~10x faster
-        self._rhs_scalar = sp.lambdify(arguments, list(self.derivatives), modules="math", cse=True)
-        jacobian = sp.Matrix(self.derivatives).jacobian(state_symbols)
-        self._jacobian = sp.lambdify(arguments, jacobian.tolist(), modules="math", cse=True)
+        self._compiled: dict[str, Any] = {}
         self._initial = self._initial_state()
+
+    def _function(self, kind: str) -> Any:
+        """Lambdified right-hand side or Jacobian, compiled on first use."""
+        if kind not in self._compiled:
+            sp = _sympy()
+            arguments = [*self._state_symbols, *self._conductance_symbols, self.symbols[APPLIED_CURRENT]]
+            if kind == "rhs":
+                function = sp.lambdify(arguments, list(self.derivatives), modules="numpy", cse=True)
+            elif kind == "rhs_scalar":  # one neuron, as solve_ivp calls it: math is ~10x faster
+                function = sp.lambdify(arguments, list(self.derivatives), modules="math", cse=True)
+            else:
+                jacobian = sp.Matrix(self.derivatives).jacobian(self._state_symbols)
+                function = sp.lambdify(arguments, jacobian.tolist(), modules="math", cse=True)
+            self._compiled[kind] = function
+        return self._compiled[kind]
 
     @property
     def n_states(self) -> int:
@@ -287,11 +297,11 @@ class ModelDynamics:
         if np.ndim(y) == 1 and np.ndim(conductances) == 1 and np.ndim(current) == 0:
             arguments = self._scalar_arguments(y, conductances, current)
             try:
-                return np.array(self._rhs_scalar(*arguments))
+                return np.array(self._function("rhs_scalar")(*arguments))
             except (OverflowError, ZeroDivisionError, ValueError):
                 pass  # a solver's trial state far out of range: numpy returns inf/nan instead
         with np.errstate(all="ignore"):
-            values = self._rhs(*self._arguments(y, conductances, current))
+            values = self._function("rhs")(*self._arguments(y, conductances, current))
         shape = np.shape(y)
         return np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), shape[1:]) for v in values])
 
@@ -304,7 +314,7 @@ class ModelDynamics:
             raise ValueError(msg)
         arguments = self._scalar_arguments(y, conductances, current)
         try:
-            return np.array(self._jacobian(*arguments), dtype=np.float64)
+            return np.array(self._function("jacobian")(*arguments), dtype=np.float64)
         except (OverflowError, ZeroDivisionError, ValueError):
             return np.full((self.n_states, self.n_states), np.nan)
 

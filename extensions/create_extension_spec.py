@@ -1,0 +1,255 @@
+"""Generate the ndx-dicpop NWB extension (the single source of truth for its schema).
+
+Run ``python extensions/create_extension_spec.py`` after editing; it rewrites
+``extensions/ndx-dicpop.namespace.yaml`` and ``extensions/ndx-dicpop.extensions.yaml``, which
+are committed and shipped inside the wheel as ``nwb_dicpop/extensions/``.  Then regenerate the
+documentation with ``python extensions/make_docs.py``.
+
+Layout of an annotated file: everything lives in the processing module ``dicpop``::
+
+    processing/dicpop/
+        dic_estimates             DICEstimates            one row per unit
+        conductance_populations   ConductancePopulations  one row per population (per unit)
+        population_members        PopulationMembers       one row per member conductance set
+        spike_statistics          SpikeStatistics         one row per unit
+        provenance                DicpopProvenance        software, model, seeds, settings, date
+
+Every per-unit table links to the file's ``Units`` rows through a ``units``
+DynamicTableRegion; ``PopulationMembers.population`` links to ``ConductancePopulations``.
+Units: DICs are dimensionless (normalised by the leak conductance), voltages mV, maximal
+conductances mS/cm^2 (each conductance column says so in its ``unit`` attribute).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pynwb.spec import (
+    NWBAttributeSpec,
+    NWBDatasetSpec,
+    NWBGroupSpec,
+    NWBNamespaceBuilder,
+    export_spec,
+)
+
+NAME = "ndx-dicpop"
+VERSION = "0.1.0"
+DIMENSIONLESS = "dimensionless"
+
+
+def _unit_attribute(value: str | None = None, doc: str = "Unit of the values.") -> NWBAttributeSpec:
+    if value is None:
+        return NWBAttributeSpec(name="unit", dtype="text", doc=doc)
+    return NWBAttributeSpec(name="unit", dtype="text", doc=doc, value=value)
+
+
+def column(
+    name: str,
+    doc: str,
+    dtype: str,
+    *,
+    unit: str | None = None,
+    required: bool = True,
+) -> NWBDatasetSpec:
+    """A VectorData column; physical columns carry a fixed ``unit`` attribute."""
+    return NWBDatasetSpec(
+        name=name,
+        neurodata_type_inc="VectorData",
+        dtype=dtype,
+        dims=["num_rows"],
+        shape=[None],
+        doc=doc,
+        quantity=1 if required else "?",
+        attributes=[_unit_attribute(unit)] if unit is not None else [],
+    )
+
+
+def region(name: str, doc: str) -> NWBDatasetSpec:
+    """A DynamicTableRegion column (row indices into another table)."""
+    return NWBDatasetSpec(name=name, neurodata_type_inc="DynamicTableRegion", doc=doc)
+
+
+def main(out_dir: Path | None = None) -> None:
+    """Build the namespace and write the two YAML files into ``out_dir`` (default: here)."""
+    ns_builder = NWBNamespaceBuilder(
+        name=NAME,
+        version=VERSION,
+        doc=(
+            "Dynamic input conductances (DICs) inferred from spike trains, degenerate populations "
+            "of conductance-based models that reach them, per-unit spike statistics and the "
+            "provenance of the analysis, written by the nwb_dicpop package."
+        ),
+        author=["nwb_dicpop developers"],
+        contact=["dev@nwb-dicpop.invalid"],
+    )
+    ns_builder.include_namespace("core")
+
+    conductance_column = NWBDatasetSpec(
+        neurodata_type_def="ConductanceColumn",
+        neurodata_type_inc="VectorData",
+        dtype="float64",
+        dims=["num_rows"],
+        shape=[None],
+        doc=(
+            "Maximal conductance of one ionic current of a conductance-based model, one value per "
+            "row (per population member). Columns of this type are named 'g_<current>'."
+        ),
+        attributes=[
+            _unit_attribute(doc="Unit of the conductance values, 'mS/cm^2' for the shipped models."),
+            NWBAttributeSpec(name="current", dtype="text", doc="Name of the current in the model (e.g. 'Na')."),
+        ],
+    )
+
+    dic_estimates = NWBGroupSpec(
+        neurodata_type_def="DICEstimates",
+        neurodata_type_inc="DynamicTable",
+        default_name="dic_estimates",
+        doc=(
+            "Dynamic input conductances (DICs) of each unit at the model's threshold voltage V_th, "
+            "inferred from its spike train. g_f, g_s and g_u are the fast, slow and ultraslow DICs "
+            "(Drion et al. 2015), dimensionless (normalised by the leak conductance). NaN where no "
+            "estimate was made (see 'status')."
+        ),
+        attributes=[
+            NWBAttributeSpec(name="model_name", dtype="text", doc="Conductance-based model the DICs refer to ('stg', 'da')."),
+            NWBAttributeSpec(
+                name="network_version",
+                dtype="text",
+                doc="Version of the inference network (weights) that produced the estimates; empty if none.",
+            ),
+        ],
+        datasets=[
+            region("units", "Row of the file's Units table each estimate belongs to."),
+            column("g_f", "Fast DIC at V_th (the network does not predict it; present when known).", "float64",
+                   unit=DIMENSIONLESS, required=False),
+            column("g_s", "Slow DIC at V_th.", "float64", unit=DIMENSIONLESS),
+            column("g_u", "Ultraslow DIC at V_th.", "float64", unit=DIMENSIONLESS),
+            column("g_f_std", "One-sigma uncertainty of g_f.", "float64", unit=DIMENSIONLESS, required=False),
+            column("g_s_std", "One-sigma uncertainty of g_s.", "float64", unit=DIMENSIONLESS),
+            column("g_u_std", "One-sigma uncertainty of g_u.", "float64", unit=DIMENSIONLESS),
+            column("threshold", "Threshold voltage V_th at which the DICs are defined.", "float64", unit="mV"),
+            column("firing_class", "Firing pattern of the unit: 'spiking', 'bursting' or 'silent'.", "text"),
+            column(
+                "out_of_distribution",
+                "True where the spike train lies outside the training support of the network.",
+                "bool",
+            ),
+            column("status", "'ok', or the reason no estimate was made ('silent', 'too few spikes', ...).", "text"),
+        ],
+    )
+
+    populations = NWBGroupSpec(
+        neurodata_type_def="ConductancePopulations",
+        neurodata_type_inc="DynamicTable",
+        default_name="conductance_populations",
+        doc=(
+            "Degenerate populations of conductance-based models, one row per population: the "
+            "(g_s, g_u) target it was generated for (usually one unit's DICs), the compensating "
+            "set of conductances re-solved to reach it, and how it was generated. Its members "
+            "are the rows of PopulationMembers that point to it."
+        ),
+        attributes=[
+            NWBAttributeSpec(name="model_name", dtype="text", doc="Conductance-based model of every population."),
+        ],
+        datasets=[
+            region("units", "Row of the file's Units table whose DICs the population targets."),
+            column("target_g_s", "Requested slow DIC g_s at the reference threshold.", "float64", unit=DIMENSIONLESS),
+            column("target_g_u", "Requested ultraslow DIC g_u at the reference threshold.", "float64",
+                   unit=DIMENSIONLESS),
+            column("target_g_s_std", "Uncertainty of the g_s target (0 for an exact target).", "float64",
+                   unit=DIMENSIONLESS),
+            column("target_g_u_std", "Uncertainty of the g_u target (0 for an exact target).", "float64",
+                   unit=DIMENSIONLESS),
+            column("reference_threshold", "The model's threshold voltage V_th at which targets are set.", "float64",
+                   unit="mV"),
+            NWBDatasetSpec(
+                name="compensating_set",
+                neurodata_type_inc="VectorData",
+                dtype="text",
+                dims=["num_names"],
+                shape=[None],
+                doc="Names of the conductances re-solved to reach the target (ragged: one list per row).",
+            ),
+            NWBDatasetSpec(
+                name="compensating_set_index",
+                neurodata_type_inc="VectorIndex",
+                doc="Index into compensating_set (one list of names per population).",
+            ),
+            column("n_iterations", "Solves of the calcium fixed-point iteration (1 when not needed).", "int64"),
+            column("n_rejected", "Members drawn and rejected before the population was complete.", "int64"),
+            column("seed", "Integer seed the population was generated from; -1 when none was recorded.", "int64"),
+        ],
+    )
+
+    members = NWBGroupSpec(
+        neurodata_type_def="PopulationMembers",
+        neurodata_type_inc="DynamicTable",
+        default_name="population_members",
+        doc=(
+            "Members of the degenerate populations, one row per conductance set. Besides the fixed "
+            "columns below, the table has one ConductanceColumn 'g_<current>' per maximal "
+            "conductance of the model (in the order of the model's currents) and, when the "
+            "members were simulated, optional 'validation_<name>' columns (validation outcome and "
+            "key firing statistics of the simulated member; NaN for members not simulated)."
+        ),
+        datasets=[
+            region("population", "Row of ConductancePopulations the member belongs to."),
+            region("units", "Row of the file's Units table the member's population targets."),
+            column("member", "Index of the member within its population (0-based).", "int64"),
+            column("dic_g_f", "Fast DIC of the member at the reference threshold.", "float64", unit=DIMENSIONLESS),
+            column("dic_g_s", "Slow DIC of the member at the reference threshold.", "float64", unit=DIMENSIONLESS),
+            column("dic_g_u", "Ultraslow DIC of the member at the reference threshold.", "float64",
+                   unit=DIMENSIONLESS),
+            column("threshold", "The member's own threshold voltage (NaN where it has none).", "float64", unit="mV"),
+            column("target_g_s", "g_s target of this member (differs from the population's when sampled).",
+                   "float64", unit=DIMENSIONLESS),
+            column("target_g_u", "g_u target of this member.", "float64", unit=DIMENSIONLESS),
+            column("residual", "|(g_s, g_u)(V_th) - target| of the member after compensation.", "float64",
+                   unit=DIMENSIONLESS),
+        ],
+    )
+
+    statistics = NWBGroupSpec(
+        neurodata_type_def="SpikeStatistics",
+        neurodata_type_inc="DynamicTable",
+        default_name="spike_statistics",
+        doc=(
+            "Statistics of each unit's spike train (firing rate, inter-spike-interval statistics, "
+            "burst measures, ...), one row per unit, one column per statistic as computed by "
+            "nwb_dicpop.compute_spike_statistics; each column's description names the statistic "
+            "and its unit."
+        ),
+        datasets=[region("units", "Row of the file's Units table the statistics describe.")],
+    )
+
+    provenance = NWBGroupSpec(
+        neurodata_type_def="DicpopProvenance",
+        neurodata_type_inc="NWBDataInterface",
+        default_name="provenance",
+        doc="How the dicpop results of this file were produced.",
+        attributes=[
+            NWBAttributeSpec(name="software", dtype="text", doc="Name of the software, 'nwb_dicpop'."),
+            NWBAttributeSpec(name="software_version", dtype="text", doc="Version of the software."),
+            NWBAttributeSpec(name="date", dtype="isodatetime", doc="When the results were written (ISO 8601)."),
+        ],
+        datasets=[
+            NWBDatasetSpec(
+                name="model_declaration",
+                dtype="text",
+                doc=(
+                    "JSON text of the conductance-based model declaration(s) used: currents, gates "
+                    "(expressions of V in mV, time constants in ms), calcium dynamics, threshold."
+                ),
+                quantity="?",
+            ),
+            NWBDatasetSpec(name="seeds", dtype="text", doc="JSON text of the random seeds used, by stage.", quantity="?"),
+            NWBDatasetSpec(name="settings", dtype="text", doc="JSON text of the analysis settings.", quantity="?"),
+        ],
+    )
+
+    new_types = [conductance_column, dic_estimates, populations, members, statistics, provenance]
+    export_spec(ns_builder, new_types, str(out_dir or Path(__file__).resolve().parent))
+
+
+if __name__ == "__main__":
+    main()

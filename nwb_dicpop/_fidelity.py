@@ -1,0 +1,100 @@
+"""Compare the Brian2 simulator with the scipy BDF reference (tests and benchmarks).
+
+Private helpers shared by ``tests/test_simulation.py`` and ``benchmarks/bench_simulation.py``:
+reference spike trains from :func:`~nwb_dicpop.models.dynamics.solve_reference` (optionally
+in worker processes) and a per-member comparison of the firing statistics that matter for
+the science: firing class, tonic spiking frequency, spikes per burst and burst frequency.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nwb_dicpop.models.dynamics import solve_reference
+from nwb_dicpop.statistics import compute_spike_statistics
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EXAMPLE_NEURONS", "FIDELITY_METRICS", "compare_trains", "reference_trains"]
+
+EXAMPLE_NEURONS = {
+    "stg_spiking": ("stg", (6600.82, 125.961, 4.14918, 18.3416, 159.678, 413.833, 0.321589, 0.00957712)),
+    "stg_bursting": ("stg", (2817.51, 145.853, 8.42704, 14.5819, 106.575, 151.625, 0.367656, 0.00947268)),
+    "da_spiking": ("da", (34.1176, 13.2287, 0.021568, 0.056028, 0.209517, 0.0115522, 0.0123704)),
+    "da_bursting": ("da", (25.1759, 7.03265, 0.112492, 0.0482002, 0.0777861, 0.00848305, 0.00908393)),
+}
+"""The example neurons of science.md section 15 (conductances in mS/cm^2)."""
+
+FIDELITY_METRICS = {
+    "spiking": ("spiking_frequency",),
+    "bursting": ("spikes_per_burst", "interburst_frequency"),
+    "silent": (),
+}
+"""Statistics compared per firing class (firing rate, spikes per burst, burst frequency)."""
+
+
+def _one(arguments: tuple[Any, ...]) -> np.ndarray:
+    model, conductances, duration, transient, rtol, atol = arguments
+    return solve_reference(
+        model, np.asarray(conductances), duration=duration, transient=transient, rtol=rtol, atol=atol
+    ).spike_times
+
+
+def reference_trains(
+    model: str,
+    conductances: np.ndarray,
+    *,
+    duration: float,
+    transient: float,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    n_workers: int = 1,
+) -> list[np.ndarray]:
+    """BDF reference spike times (s after the transient) of each conductance set."""
+    jobs = [(model, row, duration, transient, rtol, atol) for row in np.asarray(conductances)]
+    if n_workers <= 1:
+        return [_one(job) for job in jobs]
+    with ProcessPoolExecutor(n_workers) as pool:
+        return list(pool.map(_one, jobs))
+
+
+def compare_trains(reference: list[np.ndarray], simulated: list[np.ndarray], *, duration: float) -> pd.DataFrame:
+    """Per-member comparison: classes, the class's key statistics and their relative errors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``reference_class``, ``simulated_class``, ``same_class``, for each metric of
+        :data:`FIDELITY_METRICS` ``reference_<m>``, ``simulated_<m>``, ``error_<m>``
+        (relative), and ``max_error`` (the largest relative error of the member's class
+        metrics; 0 for silent members, inf when the classes differ or a metric is only
+        defined in one of the two).
+    """
+    ref = compute_spike_statistics(list(reference), t_start=0.0, t_stop=duration)
+    sim = compute_spike_statistics(list(simulated), t_start=0.0, t_stop=duration)
+    frame = ref[["firing_class"]].rename(columns={"firing_class": "reference_class"})
+    frame["simulated_class"] = sim["firing_class"].to_numpy()
+    frame["same_class"] = frame["reference_class"] == frame["simulated_class"]
+    names = sorted({m for metrics in FIDELITY_METRICS.values() for m in metrics})
+    for name in names:
+        frame[f"reference_{name}"] = ref[name].to_numpy()
+        frame[f"simulated_{name}"] = sim[name].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frame[f"error_{name}"] = np.abs(sim[name].to_numpy() / ref[name].to_numpy() - 1.0)
+    worst = []
+    for _, row in frame.iterrows():
+        if not row["same_class"]:
+            worst.append(np.inf)
+            continue
+        errors = [row[f"error_{m}"] for m in FIDELITY_METRICS[row["reference_class"]]]
+        both_nan = [np.isnan(row[f"reference_{m}"]) and np.isnan(row[f"simulated_{m}"])
+                    for m in FIDELITY_METRICS[row["reference_class"]]]
+        values = [np.inf if (np.isnan(e) and not b) else (0.0 if b else e)
+                  for e, b in zip(errors, both_nan, strict=True)]
+        worst.append(max(values, default=0.0))
+    frame["max_error"] = worst
+    return frame

@@ -1,0 +1,58 @@
+"""File helpers: atomic writes (temporary file in the destination folder, then ``os.replace``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_destination"]
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask is process-wide and not thread-safe)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+@contextlib.contextmanager
+def atomic_destination(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; move it onto ``target`` on success.
+
+    The result keeps ``target``'s permissions when it exists (default ones otherwise).
+    The temporary file lives in the same folder (so ``os.replace`` is an atomic rename) and
+    keeps the target's suffix (pynwb warns about names not ending in ``.nwb``).  On any
+    error the temporary file is removed and ``target`` is left as it was.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+        Final path.
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write; the (empty) file already exists.
+    """
+    final = Path(target)
+    handle, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+    os.close(handle)
+    tmp = Path(name)
+    # mkstemp creates the file with mode 0600; give the result the usual permissions.
+    mode = final.stat().st_mode & 0o777 if final.exists() else 0o666 & ~_umask()
+    tmp.chmod(mode)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

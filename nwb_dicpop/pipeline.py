@@ -1,0 +1,349 @@
+"""``run_pipeline``: spike trains in, an annotated NWB file and a per-unit summary out.
+
+The stages, in order: read (:func:`~nwb_dicpop.read_spike_trains`), statistics
+(:func:`~nwb_dicpop.compute_spike_statistics`), inference (:func:`~nwb_dicpop.infer_dics`), one
+population per unit with targets drawn from the inferred uncertainty
+(:func:`~nwb_dicpop.generate_population`), optional simulation and validation
+(:func:`~nwb_dicpop.validate_population`), and writing (:func:`~nwb_dicpop.write_results`).
+
+Units that cannot be handled (silent, out of distribution, unreachable target) are reported
+with a reason in the summary. They are never dropped silently, and they never stop the other
+units. Each unit draws from its own seed, derived from ``seed`` and its unit id, so results do not
+depend on how units are split across Dask workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nwb_dicpop._validation import check_positive
+from nwb_dicpop.containers import DICEstimate, Population, SpikeTrains
+from nwb_dicpop.models import get_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PipelineResult", "run_pipeline", "unit_seed"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+def unit_seed(seed: int, unit_id: Any) -> int:
+    """The seed of one unit: a function of the run's seed and the unit id only."""
+    key = zlib.crc32(repr(unit_id).encode("utf-8"))
+    return int(np.random.SeedSequence([int(seed), key]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+MEMBERS_PER_TASK = 2000
+"""Population members simulated together in one task: one Brian2 run per task amortises the
+per-step overhead of the simulator over many units."""
+
+
+@dataclass(frozen=True)
+class _UnitTask:
+    """What one unit needs (picklable: no files, no NWB objects)."""
+
+    unit_id: Any
+    g_s: float
+    g_u: float
+    g_s_std: float
+    g_u_std: float
+    seed: int
+    observed: np.ndarray
+
+
+@dataclass(frozen=True)
+class _BatchTask:
+    """A batch of units handled by one task."""
+
+    model_name: str
+    units: tuple[_UnitTask, ...]
+    n_models: int
+    validate: bool
+    duration: float
+    transient: float
+
+
+@dataclass(frozen=True)
+class _UnitOutcome:
+    unit_id: Any
+    status: str
+    population: Population | None = None
+    validation: Any = None
+
+
+def _run_batch(task: _BatchTask) -> list[_UnitOutcome]:
+    """Populations of a batch of units, simulated together, then validated unit by unit.
+
+    Failures become a per-unit status, never an exception that would stop the other units.
+    """
+    from nwb_dicpop.compensation import UnreachableTargetError, generate_population
+
+    outcomes: list[_UnitOutcome] = []
+    for unit in task.units:
+        try:
+            population = generate_population(
+                task.model_name, unit.g_s, unit.g_u, n_models=task.n_models, g_s_std=unit.g_s_std,
+                g_u_std=unit.g_u_std, unit_id=unit.unit_id, rng=unit.seed,
+            )
+        except UnreachableTargetError as err:
+            outcomes.append(_UnitOutcome(unit.unit_id, f"unreachable target: {str(err).split(':')[0]}"))
+        else:
+            outcomes.append(_UnitOutcome(unit.unit_id, "ok", population))
+    ready = [o for o in outcomes if o.population is not None]
+    if not task.validate or not ready:
+        return outcomes
+    from nwb_dicpop.simulation import simulate_population
+    from nwb_dicpop.validation import validate_population
+
+    conductances = np.concatenate([o.population.conductances for o in ready])  # type: ignore[union-attr]
+    simulated = simulate_population(
+        conductances, model=task.model_name, duration=task.duration, transient=task.transient,
+        rng=task.units[0].seed,
+    )
+    observed = {u.unit_id: u.observed for u in task.units}
+    start = 0
+    validated = {}
+    for outcome in ready:
+        stop = start + outcome.population.n_models  # type: ignore[union-attr]
+        part = dataclasses.replace(
+            simulated, spike_times=simulated.spike_times[start:stop], conductances=simulated.conductances[start:stop],
+            voltage=np.zeros((0, 0)), voltage_members=np.zeros(0, dtype=np.int64),
+        )
+        validated[outcome.unit_id] = validate_population(observed[outcome.unit_id], part, model=task.model_name)
+        start = stop
+    return [dataclasses.replace(o, validation=validated.get(o.unit_id)) for o in outcomes]
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What :func:`run_pipeline` produced for one input.
+
+    Attributes
+    ----------
+    source : str
+    output : pathlib.Path or None
+        The annotated NWB file (None when writing was off).
+    model_name : str
+    spikes : SpikeTrains
+    statistics : pandas.DataFrame
+        One row per unit (spike statistics).
+    dics : DICEstimate
+    populations : tuple of Population
+        One per unit that got a population.
+    validations : dict
+        Validation result per unit id (empty when validation was off).
+    summary : pandas.DataFrame
+        One row per unit: firing class, inferred DICs, status and reason, population size,
+        fraction of valid members.
+    settings : dict
+    """
+
+    source: str
+    output: Path | None
+    model_name: str
+    spikes: SpikeTrains
+    statistics: pd.DataFrame
+    dics: DICEstimate
+    populations: tuple[Population, ...]
+    validations: dict[Any, Any]
+    summary: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        n_ok = int((self.summary["status"] == "ok").sum()) if len(self.summary) else 0
+        return (
+            f"PipelineResult(source={self.source!r}, model={self.model_name!r}, {len(self.summary)} units, "
+            f"{n_ok} with a population, output={str(self.output) if self.output else None!r})"
+        )
+
+
+def run_pipeline(
+    source: Any,
+    *,
+    model: str,
+    n_models: int = 100,
+    output: str | Path | None = None,
+    validate: bool = True,
+    unit_ids: Sequence[Any] | None = None,
+    where: dict[str, Any] | None = None,
+    window: tuple[float, float] | None = None,
+    epoch: str | None = None,
+    seed: int = 0,
+    duration: float = 4.0,
+    transient: float = 2.0,
+    write: bool = True,
+    overwrite: bool = False,
+    scheduler: Any = None,
+    weights: str | Path | None = None,
+    progress: Progress | None = None,
+) -> PipelineResult:
+    """Read, characterise, infer, populate, validate and write, for every unit of ``source``.
+
+    Parameters
+    ----------
+    source : str, pathlib.Path, SpikeTrains or anything :func:`~nwb_dicpop.read_spike_trains` reads
+        A local NWB file, an HTTP(S) URL, a ``dandi://`` asset, a Neo-readable file or a CSV.
+    model : str
+        ``"stg"`` or ``"da"`` (or a registered model with shipped network weights).
+    n_models : int
+        Members per unit population.
+    output : path, optional
+        Annotated NWB file; default ``<input stem>_dicpop.nwb`` next to a local NWB input. The
+        input is never modified.
+    validate : bool
+        Simulate every population with Brian2 and score it against the recorded train.
+    unit_ids, where, window, epoch
+        Which units and which part of the recording (see ``read_spike_trains``); ``window`` is
+        ``(t_start, t_stop)`` in seconds.
+    seed : int
+        Same seed, same result, however the work is split.
+    duration, transient : float
+        Simulated duration recorded and discarded, in seconds (validation only).
+    write : bool
+        Write the annotated NWB file (requires an NWB input).
+    overwrite : bool
+        Replace an existing output file.
+    scheduler : None, "local", address or distributed.Client
+        Run units as Dask tasks (see :mod:`nwb_dicpop.distributed`).
+    weights : path, optional
+        Network weights (a ``.json`` card); default the weights shipped for ``model``.
+    progress : callable, optional
+        ``progress(stage, n_done, n_total)``.
+
+    Returns
+    -------
+    PipelineResult
+    """
+    import pandas as pd
+
+    from nwb_dicpop.distributed import map_tasks
+    from nwb_dicpop.inference.predict import infer_dics
+    from nwb_dicpop.io import read_spike_trains
+    from nwb_dicpop.statistics import compute_spike_statistics
+
+    spec = get_model(model)
+    check_positive("n_models", n_models, integer=True)
+    check_positive("duration", duration, unit="s")
+    if transient < 0:
+        msg = f"`transient` must be >= 0 seconds; got {transient}."
+        raise ValueError(msg)
+    if isinstance(source, SpikeTrains):
+        spikes = source
+        source_name = source.source or "SpikeTrains"
+    else:
+        spikes = read_spike_trains(source, unit_ids=unit_ids, where=where, window=window, epoch=epoch)
+        source_name = str(source)
+    statistics = compute_spike_statistics(spikes).reset_index()
+    dics = infer_dics(spikes, model=spec.name, weights=weights)
+    units = [
+        _UnitTask(
+            unit_id=uid, g_s=float(dics.g_s[i]), g_u=float(dics.g_u[i]), g_s_std=float(dics.g_s_std[i]),
+            g_u_std=float(dics.g_u_std[i]), seed=unit_seed(seed, uid), observed=spikes.times[i] - spikes.t_start[i],
+        )
+        for i, uid in enumerate(dics.unit_ids)
+        if dics.status[i] == "ok"
+    ]
+    per_task = max(1, MEMBERS_PER_TASK // int(n_models))
+    tasks = [
+        _BatchTask(model_name=spec.name, units=tuple(units[k : k + per_task]), n_models=int(n_models),
+                   validate=bool(validate), duration=float(duration), transient=float(transient))
+        for k in range(0, len(units), per_task)
+    ]
+    report = None
+    if progress is not None:
+        sizes = [len(t.units) for t in tasks]
+        report = lambda done, total: progress("units", sum(sizes[:done]), len(units))
+    batches = map_tasks(_run_batch, tasks, scheduler=scheduler, progress=report)
+    outcomes = {o.unit_id: o for batch in batches for o in batch}
+    summary = _summary(spikes, statistics, dics, outcomes)
+    populations = tuple(o.population for o in outcomes.values() if o.population is not None)
+    validations = {uid: o.validation for uid, o in outcomes.items() if o.validation is not None}
+    settings = {
+        "model": spec.name, "n_models": int(n_models), "validate": bool(validate), "seed": int(seed),
+        "duration_s": float(duration), "transient_s": float(transient), "window": window, "epoch": epoch,
+        "unit_ids": None if unit_ids is None else [str(u) for u in unit_ids], "where": where,
+        "weights": str(weights) if weights else "shipped", "network_version": dics.network_version,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    written = None
+    if write:
+        written = _write(source, output, dics, populations, statistics, validations, settings, overwrite)
+    return PipelineResult(
+        source=source_name, output=written, model_name=spec.name, spikes=spikes, statistics=statistics,
+        dics=dics, populations=populations, validations=validations, summary=pd.DataFrame(summary),
+        settings=settings,
+    )
+
+
+def _summary(spikes: SpikeTrains, statistics: pd.DataFrame, dics: DICEstimate, outcomes: dict[Any, _UnitOutcome]) -> list[dict[str, Any]]:
+    rows = []
+    for i, uid in enumerate(dics.unit_ids):
+        outcome = outcomes.get(uid)
+        status = dics.status[i] if outcome is None else outcome.status
+        validation = None if outcome is None else outcome.validation
+        rows.append(
+            {
+                "unit_id": uid,
+                "n_spikes": int(spikes.n_spikes[i]),
+                "firing_class": dics.firing_class[i],
+                "g_s": float(dics.g_s[i]),
+                "g_s_std": float(dics.g_s_std[i]),
+                "g_u": float(dics.g_u[i]),
+                "g_u_std": float(dics.g_u_std[i]),
+                "out_of_distribution": bool(dics.out_of_distribution[i]),
+                "status": status,
+                "n_models": 0 if outcome is None or outcome.population is None else outcome.population.n_models,
+                "valid_fraction": float("nan") if validation is None else float(validation.fraction_valid),
+            }
+        )
+    return rows
+
+
+def _write(
+    source: Any,
+    output: str | Path | None,
+    dics: DICEstimate,
+    populations: tuple[Population, ...],
+    statistics: pd.DataFrame,
+    validations: dict[Any, Any],
+    settings: dict[str, Any],
+    overwrite: bool,
+) -> Path:
+    from nwb_dicpop.nwb import write_results
+
+    if not isinstance(source, (str, Path)) or not str(source).endswith(".nwb") or "://" in str(source):
+        msg = (
+            f"Writing an annotated NWB file needs a local .nwb input; got {source!r}. Pass write=False "
+            "(CLI: --no-write) and use the returned result, or convert the input to NWB first."
+        )
+        raise ValueError(msg)
+    validation_frame = None
+    if validations:
+        import pandas as pd
+
+        frames = []
+        for uid, result in validations.items():
+            frame = result.members.reset_index(drop=True)
+            frame.insert(0, "member", np.arange(len(frame)))
+            frame.insert(0, "unit_id", uid)
+            frames.append(frame)
+        validation_frame = pd.concat(frames, ignore_index=True)
+    seeds = {"seed": settings["seed"], "unit_seeds": {str(p.unit_id): p.seed for p in populations}}
+    provenance = {"model": settings["model"], "seeds": seeds, "settings": json.loads(json.dumps(settings, default=str))}
+    return write_results(
+        source, output, dics=dics, populations=list(populations), statistics=statistics,
+        validation=validation_frame, provenance=provenance, overwrite=overwrite,
+    )

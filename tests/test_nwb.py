@@ -1,0 +1,474 @@
+"""The ndx-dicpop extension: write_results / read_results, validation, tools, bad input, packaging."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nwb_dicpop as ndp
+from nwb_dicpop import DICEstimate, Population
+from nwb_dicpop.io import read_spike_trains
+from nwb_dicpop.nwb import (
+    ConductanceColumn,
+    DicpopResults,
+    extension_namespace_path,
+    read_results,
+    write_results,
+)
+from nwb_dicpop.testing import mock_dic_estimate, mock_spike_trains, write_mock_nwb
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SERIOUS = {"CRITICAL", "ERROR", "BEST_PRACTICE_VIOLATION"}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def populations() -> list[Population]:
+    """Populations of units 0, 1 and 3, with two different compensating sets."""
+    first = ndp.generate_populations("stg", [3.0, 4.5], [5.0, 5.5], n_models=4, rng=1, unit_ids=[0, 1],
+                                     compensating_set=("A", "H"))
+    second = ndp.generate_population("stg", 5.0, 4.5, n_models=3, rng=2, unit_id=3, compensating_set=("CaS", "H"))
+    return [*first, second]
+
+
+@pytest.fixture
+def dics() -> DICEstimate:
+    return mock_dic_estimate([0, 1, 2, 3], silent=[2], rng=0)
+
+
+@pytest.fixture
+def spikes():
+    return mock_spike_trains(n_units=4, rate=6.0, duration=5.0, rng=3)
+
+
+@pytest.fixture
+def source(tmp_path, spikes) -> Path:
+    return write_mock_nwb(tmp_path / "session.nwb", spikes)
+
+
+@pytest.fixture
+def statistics() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "unit_id": [0, 1, 2, 3],
+            "firing_rate": [5.5, 6.1, 0.0, 7.25],
+            "n_spikes": np.array([27, 30, 0, 36], dtype=np.int64),
+            "is_bursting": [False, True, False, False],
+            "firing_class": ["spiking", "bursting", "silent", "spiking"],
+        }
+    )
+
+
+@pytest.fixture
+def validation() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"unit_id": [0, 0, 3], "member": [0, 2, 1], "fires_like_target": [True, False, True], "rate": [5.1, 0.0, 7.0]}
+    )
+
+
+def assert_dics_equal(a: DICEstimate, b: DICEstimate) -> None:
+    assert a.unit_ids == b.unit_ids
+    assert a.model_name == b.model_name
+    assert a.threshold == b.threshold
+    assert a.network_version == b.network_version
+    assert a.firing_class == b.firing_class
+    assert a.status == b.status
+    for name in ("g_f", "g_s", "g_u", "g_s_std", "g_u_std", "out_of_distribution"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def assert_population_equal(a: Population, b: Population) -> None:
+    for name in ("model_name", "conductance_names", "reference_threshold", "compensating_set", "n_iterations",
+                 "n_rejected", "seed", "unit_id"):
+        assert getattr(a, name) == getattr(b, name), name
+    for name in ("conductances", "dics", "threshold", "targets", "target_mean", "target_std", "residual"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+# --------------------------------------------------------------------------- roundtrips
+
+
+def test_roundtrip_every_type(source, dics, populations, statistics, validation):
+    before = _sha256(source)
+    out = write_results(
+        source,
+        dics=dics,
+        populations=populations,
+        statistics=statistics,
+        validation=validation,
+        provenance={"seeds": {"populations": [1, 2]}, "settings": {"n_models": 4, "rule": "explicit"}},
+    )
+    assert out == source.with_name("session_dicpop.nwb")
+    assert _sha256(source) == before  # the input is never modified
+    assert sorted(p.name for p in source.parent.iterdir()) == ["session.nwb", "session_dicpop.nwb"]
+
+    results = read_results(out)
+    assert isinstance(results, DicpopResults)
+    assert_dics_equal(results.dics, dics)
+    assert len(results.populations) == 3
+    for read, written in zip(results.populations, populations, strict=True):
+        assert_population_equal(read, written)
+    assert results.populations[2].compensating_set == ("CaS", "H")
+    pd.testing.assert_frame_equal(results.statistics, statistics, check_dtype=False)
+    assert results.statistics["n_spikes"].dtype.kind == "i"
+    assert results.statistics["is_bursting"].dtype == bool
+
+    frame = results.validation
+    assert len(frame) == 11  # every member, NaN where not simulated
+    simulated = frame.set_index(["unit_id", "member"]).loc[[(0, 0), (0, 2), (3, 1)]]
+    np.testing.assert_array_equal(simulated["fires_like_target"], [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(simulated["rate"], [5.1, 0.0, 7.0])
+    assert frame["rate"].isna().sum() == 8
+
+    provenance = results.provenance
+    assert provenance["software"] == "nwb_dicpop"
+    assert provenance["software_version"] == ndp.__version__
+    assert provenance["settings"] == {"n_models": 4, "rule": "explicit"}
+    assert provenance["seeds"] == {"populations": [1, 2]}
+    declaration = provenance["model_declaration"]["stg"]
+    assert declaration["threshold"] == -51.0
+    assert [c["name"] for c in declaration["currents"]] == list(populations[0].conductance_names)
+    assert "stg_compensation_rule" in declaration["compensation_rule"]
+
+
+def test_roundtrip_single_parts_and_complete_validation(source, populations, tmp_path):
+    only_pops = write_results(source, tmp_path / "pops.nwb", populations=populations[2])
+    results = read_results(only_pops)
+    assert results.dics is None
+    assert results.statistics is None
+    assert results.validation is None
+    assert_population_equal(results.populations[0], populations[2])
+    assert results.provenance["seeds"] == {"populations": {"3": 2}}  # recorded from the population
+    declared = read_results(
+        write_results(source, tmp_path / "model.nwb", populations=populations[2], provenance={"model": ndp.get_model("da")})
+    ).provenance["model_declaration"]
+    assert declared["name"] == "da"
+    assert declared["threshold"] == ndp.get_model("da").threshold
+
+    complete = pd.DataFrame({"unit_id": [3, 3, 3], "member": [2, 0, 1], "passed": [True, True, False],
+                             "n_spikes": np.array([3, 4, 5])})
+    out = write_results(source, tmp_path / "complete.nwb", populations=populations[2], validation=complete)
+    frame = read_results(out).validation
+    assert frame["passed"].dtype == bool  # every member validated: booleans stay booleans
+    assert frame["passed"].tolist() == [True, False, True]
+    assert frame["n_spikes"].tolist() == [4, 5, 3]
+
+    with_g_f = DICEstimate(unit_ids=(1,), model_name="stg", threshold=-51.0, g_s=[2.0], g_u=[5.0], g_s_std=[0.1],
+                           g_u_std=[0.2], firing_class=("spiking",), out_of_distribution=[True], status=("ok",),
+                           g_f=[-4.5])
+    results = read_results(write_results(source, tmp_path / "gf.nwb", dics=with_g_f))
+    assert_dics_equal(results.dics, with_g_f)
+
+
+def test_file_layout_units_attributes_and_links(source, dics, populations):
+    import h5py
+    from pynwb import NWBHDF5IO
+
+    out = write_results(source, dics=dics, populations=populations)
+    with h5py.File(out, "r") as handle:
+        group = handle["processing/dicpop"]
+        assert sorted(group) == ["conductance_populations", "dic_estimates", "population_members", "provenance"]
+        assert group["dic_estimates/g_s"].attrs["unit"] == "dimensionless"
+        assert group["dic_estimates/threshold"].attrs["unit"] == "mV"
+        assert group["population_members/g_Na"].attrs["unit"] == "mS/cm^2"
+        assert group["population_members/g_Na"].attrs["current"] == "Na"
+        assert group["dic_estimates"].attrs["neurodata_type"] == "DICEstimates"
+        assert "g_f" not in group["dic_estimates"]  # unknown g_f: no all-NaN column
+        assert "ndx-dicpop" in handle["specifications"]  # cache_spec=True
+    with NWBHDF5IO(out, "r") as io:
+        nwbfile = io.read()
+        table = nwbfile.processing["dicpop"]["dic_estimates"]
+        assert table["units"].table is nwbfile.units
+        members = nwbfile.processing["dicpop"]["population_members"]
+        assert members["population"].table is nwbfile.processing["dicpop"]["conductance_populations"]
+        frame = members.to_dataframe(index=True)
+        assert frame["units"].tolist() == [0] * 4 + [1] * 4 + [3] * 3
+        assert isinstance(members["g_CaS"], ConductanceColumn)
+
+
+def test_annotated_file_passes_validate_and_inspector(source, dics, populations, statistics, validation):
+    import pynwb
+    from nwbinspector import inspect_nwbfile
+
+    out = write_results(source, dics=dics, populations=populations, statistics=statistics, validation=validation)
+    assert pynwb.validate(path=str(out)) == []
+    messages = list(inspect_nwbfile(nwbfile_path=str(out)))
+    serious = [(m.importance.name, m.check_function_name, m.location) for m in messages if m.importance.name in SERIOUS]
+    assert serious == []
+    ours = [m for m in messages if m.location and "dicpop" in m.location]
+    # only the naming suggestion for our module (the issue asks for processing["dicpop"])
+    assert {m.check_function_name for m in ours} <= {"check_processing_module_name"}
+
+
+def test_units_still_read_by_pynapple_neo_and_us(source, dics, populations, spikes):
+    import neo
+    import pynapple as nap
+
+    out = write_results(source, dics=dics, populations=populations)
+    data = nap.load_file(str(out))
+    units = data["units"]
+    assert len(units) == 4
+    for i in range(4):
+        np.testing.assert_allclose(units[i].index, spikes.times[i])
+    block = neo.io.NWBIO(str(out), mode="r").read_block()
+    trains = block.segments[0].spiketrains
+    assert len(trains) == 4
+    np.testing.assert_allclose(trains[1].rescale("s").magnitude, spikes.times[1])
+    again = read_spike_trains(out)
+    for a, b in zip(again.times, spikes.times, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_read_in_fresh_process_without_package_uses_cached_spec(source, dics, tmp_path):
+    out = write_results(source, dics=dics)
+    script = (
+        "from pynwb import NWBHDF5IO\n"
+        f"with NWBHDF5IO({str(out)!r}, 'r') as io:\n"
+        "    table = io.read().processing['dicpop']['dic_estimates']\n"
+        "    print(type(table).__name__, table.model_name, len(table))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
+                            check=True, timeout=120)
+    assert result.stdout.split() == ["DICEstimates", "stg", "4"]
+
+
+# --------------------------------------------------------------------------- in place, overwrite, atomicity
+
+
+def test_in_place_and_overwrite(source, dics, populations, tmp_path):
+    before = _sha256(source)
+    assert write_results(source, dics=dics, in_place=True) == source
+    assert _sha256(source) != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session.nwb"]  # no temporary file left
+    assert read_results(source).populations == ()
+    with pytest.raises(ValueError, match="already holds dicpop results"):
+        write_results(source, populations=populations, in_place=True)
+    write_results(source, populations=populations, in_place=True, overwrite=True)
+    replaced = read_results(source)
+    assert replaced.dics is None  # the old module was replaced, not merged
+    assert len(replaced.populations) == 3
+    import pynwb
+
+    assert pynwb.validate(path=str(source)) == []
+
+    out = tmp_path / "out.nwb"
+    write_results(source, out, dics=dics, overwrite=True)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_results(source, out, dics=dics)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({}, ValueError, "Nothing to write"),
+        ({"dics": "dics"}, TypeError, "DICEstimate"),
+        ({"populations": ["x"]}, TypeError, "Population objects"),
+        ({"statistics": {"unit_id": [0]}}, TypeError, "DataFrame"),
+        ({"statistics": pd.DataFrame({"rate": [1.0]})}, ValueError, "unit_id"),
+        ({"statistics": pd.DataFrame({"unit_id": [0], "units": [1.0]})}, ValueError, "reserved"),
+        ({"statistics": pd.DataFrame({"unit_id": [9], "rate": [1.0]})}, ValueError, r"unit id 9.*Did you mean"),
+        ({"statistics": pd.DataFrame({"unit_id": [], "rate": []})}, ValueError, "no rows"),
+        ({"provenance": {"seed": 1}}, ValueError, "Did you mean 'seeds'"),
+        ({"provenance": [1]}, TypeError, "dict"),
+        ({"dics": "unknown-unit"}, ValueError, r"unit id 12.*not in the Units table"),
+        ({"populations": "no-unit"}, ValueError, "no unit_id"),
+        ({"populations": "two-models"}, ValueError, "mix models"),
+        ({"populations": "duplicate"}, ValueError, "same unit_id"),
+        ({"validation": "alone"}, ValueError, "pass the `populations` too"),
+        ({"validation": "unknown-member"}, ValueError, "member 9"),
+        ({"validation": "missing-column"}, ValueError, "'member'"),
+    ],
+)
+def test_bad_arguments_leave_nothing_behind(source, dics, populations, kwargs, error, match):
+    cases = {
+        "unknown-unit": mock_dic_estimate([0, 12], rng=0),
+        "no-unit": ndp.Population(**{**_fields(populations[0]), "unit_id": None}),
+        "two-models": [populations[0], ndp.Population(**{**_fields(populations[1]), "model_name": "da"})],
+        "duplicate": [populations[0], populations[0]],
+        "alone": pd.DataFrame({"unit_id": [0], "member": [0], "ok": [True]}),
+        "unknown-member": pd.DataFrame({"unit_id": [0], "member": [9], "ok": [True]}),
+        "missing-column": pd.DataFrame({"unit_id": [0], "ok": [True]}),
+    }
+    arguments = {key: cases.get(value, value) if isinstance(value, str) else value for key, value in kwargs.items()}
+    if "validation" in arguments and kwargs["validation"] != "alone":
+        arguments["populations"] = populations
+    before = _sha256(source)
+    with pytest.raises(error, match=match):
+        write_results(source, **arguments)
+    assert _sha256(source) == before
+    assert [p.name for p in source.parent.iterdir()] == ["session.nwb"]
+
+
+def _fields(population: Population) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(population, f.name) for f in dataclasses.fields(population)}
+
+
+def test_bad_paths(tmp_path, source, dics):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        write_results(tmp_path / "missing.nwb", dics=dics)
+    with pytest.raises(ValueError, match="input file"):
+        write_results(source, source, dics=dics)
+    with pytest.raises(ValueError, match="in_place=True"):
+        write_results(source, tmp_path / "other.nwb", dics=dics, in_place=True)
+    with pytest.raises(FileNotFoundError, match="create it first"):
+        write_results(source, tmp_path / "no" / "such" / "out.nwb", dics=dics)
+    text = tmp_path / "text.nwb"
+    text.write_text("not an NWB file")
+    with pytest.raises(ValueError, match="not an HDF5/NWB file"):
+        write_results(text, dics=dics)
+    truncated = tmp_path / "truncated.nwb"
+    truncated.write_bytes(source.read_bytes()[:50_000])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        write_results(truncated, dics=dics)
+    from pynwb import NWBHDF5IO
+    from pynwb.testing.mock.file import mock_NWBFile
+
+    no_units = tmp_path / "nounits.nwb"
+    with NWBHDF5IO(no_units, "w") as io:
+        io.write(mock_NWBFile())
+    before = _sha256(no_units)
+    with pytest.raises(ValueError, match="no Units table"):
+        write_results(no_units, dics=dics)
+    assert _sha256(no_units) == before
+    assert not (tmp_path / "nounits_dicpop.nwb").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files
+    with pytest.raises(ValueError, match="no dicpop results"):
+        read_results(source)
+    with pytest.raises(FileNotFoundError):
+        read_results(tmp_path / "missing.nwb")
+    with pytest.raises(ValueError, match="not an HDF5/NWB file"):
+        read_results(text)
+
+
+# --------------------------------------------------------------------------- the extension files
+
+
+def test_yaml_matches_generator_and_metaschema(tmp_path):
+    import importlib.util
+
+    import jsonschema
+    import pynwb
+    import yaml
+
+    spec = importlib.util.spec_from_file_location("create_extension_spec", REPO / "extensions" / "create_extension_spec.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path)
+    for name in ("ndx-dicpop.namespace.yaml", "ndx-dicpop.extensions.yaml"):
+        committed = (REPO / "extensions" / name).read_text()
+        assert (tmp_path / name).read_text() == committed, f"{name} is stale: run extensions/create_extension_spec.py"
+    schema = json.loads((Path(pynwb.__file__).parent / "nwb-schema" / "nwb.schema.json").read_text())
+    for name in ("ndx-dicpop.namespace.yaml", "ndx-dicpop.extensions.yaml"):
+        jsonschema.validate(yaml.safe_load((REPO / "extensions" / name).read_text()), schema)
+    broken = yaml.safe_load((REPO / "extensions" / "ndx-dicpop.extensions.yaml").read_text())
+    broken["groups"][0]["datasets"][1]["dtype"] = "float65"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_docs_generated_from_yaml_are_current():
+    result = subprocess.run([sys.executable, str(REPO / "extensions" / "make_docs.py"), "--check"],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    text = (REPO / "docs" / "extension.md").read_text()
+    for name in ("DICEstimates", "ConductancePopulations", "PopulationMembers", "SpikeStatistics",
+                 "DicpopProvenance", "ConductanceColumn"):
+        assert f"## {name}" in text
+
+
+def test_namespace_path_and_lazy_loading():
+    assert extension_namespace_path() == REPO / "extensions" / "ndx-dicpop.namespace.yaml"
+    script = (
+        "import sys, nwb_dicpop as n\n"
+        "n.read_spike_trains\n"
+        "assert 'pynwb' not in sys.modules, 'pynwb imported by import nwb_dicpop'\n"
+        "from pynwb import get_type_map\n"
+        "assert 'ndx-dicpop' not in get_type_map().namespace_catalog.namespaces\n"
+        "import nwb_dicpop.nwb\n"
+        "assert 'ndx-dicpop' in get_type_map().namespace_catalog.namespaces\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_conductance_column_requires_unit():
+    column = ConductanceColumn(name="g_Na", description="Na", data=[1.0, 2.0], unit="mS/cm^2", current="Na")
+    assert column.unit == "mS/cm^2"
+    with pytest.raises(TypeError, match="unit"):
+        ConductanceColumn(name="g_Na", description="Na", data=[1.0], current="Na")
+
+
+# --------------------------------------------------------------------------- back compatibility
+
+
+def test_frozen_0_1_0_file_reads(tmp_path):
+    """A file written by ndx-dicpop 0.1.0 (tests/data/make_frozen_files.py) stays readable."""
+    path = tmp_path / "ndx-dicpop_0.1.0.nwb"
+    with gzip.open(DATA / "ndx-dicpop_0.1.0.nwb.gz", "rb") as packed, path.open("wb") as unpacked:
+        shutil.copyfileobj(packed, unpacked)
+    expected = json.loads((DATA / "ndx-dicpop_0.1.0.expected.json").read_text())
+    results = read_results(path)
+    assert results.dics.unit_ids == tuple(expected["dics"]["unit_ids"])
+    np.testing.assert_array_equal(results.dics.g_s, np.array(expected["dics"]["g_s"], dtype=float))
+    assert results.dics.status == tuple(expected["dics"]["status"])
+    assert len(results.populations) == len(expected["populations"])
+    for population, values in zip(results.populations, expected["populations"], strict=True):
+        assert population.unit_id == values["unit_id"]
+        assert population.compensating_set == tuple(values["compensating_set"])
+        assert population.conductance_names == tuple(values["conductance_names"])
+        np.testing.assert_array_equal(population.conductances, values["conductances"])
+    assert results.statistics["firing_rate"].tolist() == expected["statistics"]["firing_rate"]
+    assert results.provenance["software_version"] == "0.1.0"
+    assert read_spike_trains(path).n_spikes.tolist() == expected["n_spikes"]
+
+
+# --------------------------------------------------------------------------- packaging
+
+
+@pytest.mark.slow
+def test_wheel_ships_and_loads_the_extension(tmp_path):
+    """Build the wheel, install it (no deps) in a fresh venv and load the namespace from it."""
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(REPO)],
+                   check=True, capture_output=True, timeout=300)
+    wheel = next(dist.glob("nwb_dicpop-*.whl"))
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    # the dependencies come from the venv running the tests (not from the repository checkout)
+    site = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    parent_site = [p for p in sys.path if p.endswith("site-packages")]
+    Path(site, "_parent_site.pth").write_text("\n".join(parent_site) + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
+                    str(wheel)], check=True, capture_output=True, timeout=300)
+    script = (
+        "import nwb_dicpop, nwb_dicpop.nwb as nwb\n"
+        "from pynwb import get_type_map\n"
+        "print(nwb_dicpop.__file__)\n"
+        "print(nwb.extension_namespace_path())\n"
+        "print(get_type_map().namespace_catalog.get_namespace('ndx-dicpop')['version'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(python), "-c", script], check=True, capture_output=True, text=True, cwd=tmp_path,
+                         env=env, timeout=300).stdout.split()
+    assert out[0].startswith(str(env_dir))  # the installed package, not the repository
+    assert out[1] == str(Path(site) / "nwb_dicpop" / "extensions" / "ndx-dicpop.namespace.yaml")
+    assert out[2] == "0.1.0"

@@ -1,0 +1,121 @@
+"""run_pipeline end to end on mock NWB files, with a stand-in network."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+import nwb_dicpop as ndp
+from nwb_dicpop.testing import write_mock_nwb
+from nwb_dicpop.testing.network import write_mock_weights
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return write_mock_weights(tmp_path_factory.mktemp("weights"), model="stg")
+
+
+@pytest.fixture
+def recording(tmp_path):
+    """Three units: a tonic spiker, a burster, and a nearly silent unit."""
+    spiker = np.arange(0.05, 3.0, 0.1)
+    onsets = np.arange(0.1, 2.9, 0.4)
+    burster = np.sort((onsets[:, None] + 0.008 * np.arange(4)).ravel())
+    silent = np.array([1.5])
+    return write_mock_nwb(tmp_path / "session.nwb", {0: spiker, 1: burster, 2: silent}, duration=3.0)
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pipeline_end_to_end_writes_and_reports_every_unit(recording, weights):
+    before = _digest(recording)
+    result = ndp.run_pipeline(recording, model="stg", n_models=4, duration=1.0, transient=0.5, weights=weights, seed=1)
+    assert _digest(recording) == before  # the input is never modified
+    assert result.output == recording.with_name("session_dicpop.nwb")
+    summary = result.summary.set_index("unit_id")
+    assert list(summary.index) == [0, 1, 2]
+    assert summary.loc[2, "status"] != "ok"  # silent: reported with a reason, not dropped
+    assert summary.loc[2, "n_models"] == 0
+    ok = summary[summary["status"] == "ok"]
+    assert len(ok) == 2
+    assert (ok["n_models"] == 4).all()
+    assert ok["valid_fraction"].between(0, 1).all()
+    stored = ndp.read_results(result.output)
+    assert len(stored.populations) == 2
+    assert stored.validation is not None
+    assert stored.provenance["settings"]["seed"] == 1
+
+
+def test_same_seed_same_result_and_serial_equals_dask(recording, weights):
+    kwargs = {"model": "stg", "n_models": 6, "validate": False, "write": False, "weights": weights, "seed": 3}
+    first = ndp.run_pipeline(recording, **kwargs)
+    second = ndp.run_pipeline(recording, **kwargs)
+    for a, b in zip(first.populations, second.populations, strict=True):
+        np.testing.assert_array_equal(a.conductances, b.conductances)
+    parallel = ndp.run_pipeline(recording, scheduler="local", **kwargs)
+    for a, b in zip(first.populations, parallel.populations, strict=True):
+        np.testing.assert_array_equal(a.conductances, b.conductances)
+
+
+def test_unit_selection_and_bad_input(recording, weights):
+    result = ndp.run_pipeline(recording, model="stg", n_models=3, validate=False, write=False, unit_ids=[1], weights=weights)
+    assert result.summary["unit_id"].tolist() == [1]
+    with pytest.raises(ValueError, match="n_models"):
+        ndp.run_pipeline(recording, model="stg", n_models=0, weights=weights)
+    with pytest.raises(ValueError, match="Did you mean 'stg'"):
+        ndp.run_pipeline(recording, model="sgt", weights=weights)
+
+
+def test_cli_run_infer_populate_show(recording, weights, tmp_path, capsys):
+    import json
+
+    from nwb_dicpop.cli import main
+
+    out = tmp_path / "annotated.nwb"
+    code = main(["run", str(recording), "-o", str(out), "--model", "stg", "--n-models", "3", "--no-validate",
+                 "--weights", str(weights), "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["unit_id"] for r in rows] == [0, 1, 2]
+    assert out.exists()
+    assert main(["show", str(out), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["units"]) == 3
+    dics_csv = tmp_path / "dics.csv"
+    assert main(["infer", str(recording), "--model", "stg", "--weights", str(weights), "-o", str(dics_csv), "-q"]) == 0
+    pops_csv = tmp_path / "pops.csv"
+    assert main(["populate", "--model", "stg", "--dics", str(dics_csv), "--n-models", "2", "-o", str(pops_csv), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert [r["n_models"] for r in table][:2] == [2, 2]
+    assert main(["run", str(tmp_path / "none*.nwb"), "--model", "stg"]) == 1
+    assert "no input matches" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_command_end_to_end(tmp_path, capsys):
+    import json
+
+    from nwb_dicpop.cli import main
+
+    weights = write_mock_weights(tmp_path / "w", model="stg")
+    da_weights = write_mock_weights(tmp_path / "w", model="da")
+    code = main(["demo", "--output-dir", str(tmp_path / "demo"), "--n-models", "4", "--stg-weights", str(weights),
+                 "--da-weights", str(da_weights), "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    models = {row["model"] for row in payload["comparison"]}
+    assert models == {"stg", "da"}
+    assert all(row["true_g_s"] is not None for row in payload["comparison"])
+    assert (tmp_path / "demo" / "demo_summary.png").exists()
+    for path in payload["annotated"].values():
+        assert ndp.read_results(path).dics is not None
+
+
+def test_validation_runs_on_dask_workers(recording, weights):
+    """Brian2 imported inside worker threads (it sets a signal handler on import)."""
+    result = ndp.run_pipeline(recording, model="stg", n_models=3, duration=1.0, transient=0.5, write=False,
+                              weights=weights, scheduler="local", unit_ids=[0])
+    assert result.summary["valid_fraction"].notna().all()

@@ -1,0 +1,291 @@
+"""Brian2 simulation: generated equations, spike detection, noise, fidelity to BDF, batches."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nwb_dicpop as ndp
+from nwb_dicpop import simulation
+from nwb_dicpop._fidelity import EXAMPLE_NEURONS, compare_trains, reference_trains
+from nwb_dicpop.models.dynamics import detect_spikes
+
+STG_SPIKING = np.array(EXAMPLE_NEURONS["stg_spiking"][1])
+STG_BURSTING = np.array(EXAMPLE_NEURONS["stg_bursting"][1])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _brian2_cache():
+    """Compiled Brian2 code is cached under /tmp between test sessions (cold compile ~10 s each)."""
+    key = "NWB_DICPOP_CACHE_DIR"
+    previous = os.environ.get(key)
+    if previous is None:
+        os.environ[key] = str(Path(tempfile.gettempdir()) / "nwb_dicpop-test-brian2")
+    yield
+    if previous is None:
+        os.environ.pop(key, None)
+
+
+@pytest.fixture(scope="module")
+def stg_population():
+    return ndp.generate_population("stg", -4.0, 5.0, n_models=4, rng=0, thresholds=False)
+
+
+# ---------------------------------------------------------------------------------- equations
+def test_equations_are_generated_from_the_declaration():
+    text = ndp.simulation.brian2_equations("stg")
+    for state in ("x_Na_m", "x_Na_h", "x_Kd_m", "x_CaT_m", "x_KCa_m", "x_A_m", "x_A_h", "x_H_m", "x_Ca"):
+        assert f"d{state}/dt" in text
+    assert "dv/dt" in text
+    # the reserved unit names (mA, ms, ...) never appear as variables
+    assert "dmA/dt" not in text
+    assert "g_leak : 1 (constant)" in text
+    da = ndp.simulation.brian2_equations("da", noise=True)
+    assert "x_ERG_o" in da
+    assert "x_ERG_i" in da
+    assert "I_noise = nwb_dicpop_noise(t, i)" in da
+
+
+# ---------------------------------------------------------------------------------- simulation
+def test_simulate_population_result_and_input_forms(stg_population):
+    result = ndp.simulate_population(stg_population, duration=0.6, transient=0.2)
+    assert isinstance(result, ndp.SimulationResult)
+    assert result.n_members == 4
+    assert result.duration == pytest.approx(0.4)
+    assert result.transient == pytest.approx(0.2)
+    assert result.method == "rush_larsen2"
+    assert result.dt == pytest.approx(5e-5)
+    assert result.code_target in ("cython", "numpy")
+    assert result.simulator_version.startswith("brian2 ")
+    for train in result.spike_times:
+        assert train.size > 0
+        assert np.all(np.diff(train) > 0)
+        assert train[0] >= 0.0
+        assert train[-1] <= 0.4
+    np.testing.assert_array_equal(result.conductances, stg_population.conductances)
+    # the same conductances as a DataFrame ("g_Na" or "Na" columns) or an array give the same spikes
+    frame = stg_population.to_dataframe()
+    plain = pd.DataFrame(stg_population.conductances, columns=list(stg_population.conductance_names))
+    for table in (frame, plain, stg_population.conductances):
+        other = ndp.simulate_population(table, model="stg", duration=0.6, transient=0.2)
+        for a, b in zip(result.spike_times, other.spike_times, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_spike_times_follow_the_detection_rule_on_the_recorded_trace():
+    result = ndp.simulate_population(
+        STG_BURSTING[None, :], model="stg", duration=0.5, transient=0.2, record_voltage=[0]
+    )
+    assert result.voltage.shape == (1, round(0.3 / result.dt))
+    np.testing.assert_array_equal(result.voltage_members, [0])
+    time = (np.arange(result.voltage.shape[1]) + 1) * result.dt  # samples at the end of each step
+    detected = detect_spikes(time, result.voltage[0])
+    # +10 mV upward crossing, counted once until V falls below 0 mV
+    np.testing.assert_allclose(result.spike_times[0], detected, atol=1e-9)
+    assert result.spike_times[0].size >= 5
+
+
+def test_noise_is_reproducible_and_seeded_per_member(stg_population):
+    kwargs = {"duration": 0.5, "transient": 0.1, "noise_sigma": 3.0}
+    a = ndp.simulate_population(stg_population, rng=7, **kwargs)
+    b = ndp.simulate_population(stg_population, rng=7, **kwargs)
+    c = ndp.simulate_population(stg_population, rng=8, **kwargs)
+    quiet = ndp.simulate_population(stg_population, duration=0.5, transient=0.1)
+    assert a.noise_sigma == 3.0
+    assert a.seed == 7
+    for x, y in zip(a.spike_times, b.spike_times, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert any(x.size != y.size or not np.allclose(x, y) for x, y in zip(a.spike_times, c.spike_times, strict=True))
+    assert any(x.size != y.size or not np.allclose(x, y) for x, y in zip(a.spike_times, quiet.spike_times, strict=True))
+    # member k's noise depends on (seed, k) only
+    seeds = simulation.member_seeds(7, 2, offset=2)
+    assert seeds[0].spawn_key == (2,)
+    noise = simulation._filtered_noise(seeds, 2000, 1e-4, 3.0)
+    full = simulation._filtered_noise(simulation.member_seeds(7, 4), 2000, 1e-4, 3.0)
+    np.testing.assert_array_equal(noise, full[:, 2:])
+    # low-passed at 1 kHz: under 1 % of the power above 2 kHz (60 % for white noise)
+    spectrum = np.abs(np.fft.rfft(full[:, 0])) ** 2
+    frequency = np.fft.rfftfreq(2000, 1e-4)
+    assert spectrum[frequency > 2000].sum() < 1e-2 * spectrum.sum()
+
+
+def test_fidelity_against_bdf_reference_small():
+    """Fast version of the fidelity check: the two STG example neurons, 1 s recorded."""
+    conductances = np.array([STG_SPIKING, STG_BURSTING])
+    simulated = ndp.simulate_population(conductances, model="stg", duration=1.5, transient=0.5)
+    reference = reference_trains("stg", conductances, duration=1.5, transient=0.5)
+    report = compare_trains(reference, list(simulated.spike_times), duration=1.0)
+    assert list(report["reference_class"]) == ["spiking", "bursting"]
+    assert report["same_class"].all()
+    assert (report["max_error"] <= 0.02).all(), report.to_string()
+
+
+@pytest.mark.slow
+def test_fidelity_against_bdf_reference_examples_and_random_members():
+    """science.md 15 examples + 100 random members (50 per model, spiking and bursting targets):
+    firing rate, spikes per burst and burst frequency within 2 % of BDF (rtol 1e-6)."""
+    protocol = {"stg": (6.0, 3.0), "da": (12.0, 3.0)}
+    limits = {"stg": ((-15.0, 10.0), (1.0, 15.0)), "da": ((-8.0, 12.0), (0.5, 10.0))}
+    reports = []
+    for model, (duration, transient) in protocol.items():
+        rng = np.random.default_rng(11)
+        rows = [np.array(g) for m, g in EXAMPLE_NEURONS.values() if m == model]
+        while len(rows) < 52:
+            g_s, g_u = rng.uniform(*limits[model][0]), rng.uniform(*limits[model][1])
+            try:
+                population = ndp.generate_population(model, g_s, g_u, n_models=1, thresholds=False, rng=rng)
+            except ValueError:
+                continue
+            rows.append(population.conductances[0])
+        conductances = np.array(rows)
+        simulated = ndp.simulate_population(conductances, model=model, duration=duration, transient=transient)
+        reference = reference_trains(model, conductances, duration=duration, transient=transient, n_workers=2)
+        reports.append(compare_trains(reference, list(simulated.spike_times), duration=duration - transient))
+    report = pd.concat(reports, ignore_index=True)
+    examples = pd.concat([r.iloc[:2] for r in reports])
+    assert (examples["max_error"] <= 0.02).all(), examples.to_string()
+    within = (report["max_error"] <= 0.02).mean()
+    assert report["same_class"].mean() >= 0.97, report.to_string()
+    assert within >= 0.95, report.to_string()
+
+
+# ---------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"duration": 0.0}, "`duration` must be positive"),
+        ({"duration": -1.0}, "`duration` must be positive"),
+        ({"duration": 1.0, "transient": 1.0}, "must be shorter than `duration`"),
+        ({"duration": 1.0, "transient": -0.1}, "`transient` must be >= 0"),
+        ({"dt": 1e-4}, "larger than this model and method allow"),
+        ({"dt": 0.0}, "`dt` must be a positive"),
+        ({"method": "rk5"}, "Unknown method 'rk5'"),
+        ({"code_target": "gpu"}, "Unknown code_target"),
+        ({"record_voltage": [9]}, "record_voltage"),
+        ({"noise_sigma": -1.0}, "noise_sigma"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(stg_population, kwargs, match):
+    arguments = {"duration": 1.0, "transient": 0.5} | kwargs
+    with pytest.raises(ValueError, match=match):
+        ndp.simulate_population(stg_population, **arguments)
+
+
+def test_bad_populations_raise_clear_errors(stg_population):
+    with pytest.raises(ValueError, match="empty"):
+        ndp.simulate_population(np.zeros((0, 8)), model="stg")
+    with pytest.raises(ValueError, match="belongs to model 'stg'"):
+        ndp.simulate_population(stg_population, model="da")
+    with pytest.raises(ValueError, match="`model` is required"):
+        ndp.simulate_population(stg_population.conductances)
+    with pytest.raises(ValueError, match="one column per conductance"):
+        ndp.simulate_population(stg_population.conductances, model="da")
+    bad = stg_population.conductances.copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ndp.simulate_population(bad, model="stg")
+    bad[1, 0] = -1.0
+    with pytest.raises(ValueError, match="negative"):
+        ndp.simulate_population(bad, model="stg")
+    no_leak = stg_population.conductances.copy()
+    no_leak[:, -1] = 0.0
+    with pytest.raises(ValueError, match="leak conductance"):
+        ndp.simulate_population(no_leak, model="stg")
+    frame = stg_population.to_dataframe().drop(columns=["g_CaS"])
+    with pytest.raises(ValueError, match="Did you mean"):
+        ndp.simulate_population(frame, model="stg")
+    with pytest.raises(ValueError, match="Unknown model"):
+        ndp.simulate_population(stg_population.conductances, model="stgg")
+
+
+def test_missing_compiler_falls_back_to_numpy_with_a_warning(monkeypatch, stg_population):
+    monkeypatch.setattr(simulation, "_cython_available", lambda: False)
+    with pytest.warns(simulation.CodeTargetWarning, match="numpy"):
+        result = ndp.simulate_population(stg_population.conductances[:1], model="stg", duration=0.002, transient=0.001)
+    assert result.code_target == "numpy"
+    with pytest.raises(ValueError, match="code_target='cython' was requested"):
+        ndp.simulate_population(stg_population, duration=0.002, transient=0.001, code_target="cython")
+
+
+def test_numpy_target_matches_cython_on_a_short_run(stg_population):
+    fast = ndp.simulate_population(STG_SPIKING[None, :], model="stg", duration=0.06, transient=0.0)
+    slow = ndp.simulate_population(STG_SPIKING[None, :], model="stg", duration=0.06, transient=0.0, code_target="numpy")
+    assert slow.code_target == "numpy"
+    assert fast.spike_times[0].size == slow.spike_times[0].size >= 1
+    np.testing.assert_allclose(fast.spike_times[0], slow.spike_times[0], atol=1e-4)
+
+
+def test_divergence_is_reported(stg_population):
+    # explicit RK4 cannot integrate the stiff STG voltage equation at this step
+    with pytest.warns(simulation.NumericalInstabilityWarning, match="diverged"):
+        ndp.simulate_population(stg_population, duration=0.02, transient=0.0, method="rk4", dt=2e-5)
+
+
+def test_inputs_are_not_modified(stg_population):
+    table = stg_population.conductances.copy()
+    ndp.simulate_population(table, model="stg", duration=0.01, transient=0.0)
+    np.testing.assert_array_equal(table, stg_population.conductances)
+
+
+# ---------------------------------------------------------------------------------- batches
+def test_batches_resume_and_do_not_depend_on_chunking(tmp_path, stg_population):
+    conductances = np.concatenate([stg_population.conductances, stg_population.conductances[:1]])
+    kwargs = {"model": "stg", "duration": 0.3, "transient": 0.1, "noise_sigma": 2.0, "seed": 3}
+    calls = []
+    first = ndp.simulate_batches(
+        conductances, output_dir=tmp_path / "a", chunk_size=2, progress=lambda d, n: calls.append((d, n)), **kwargs
+    )
+    assert calls[-1] == (3, 3)
+    assert sorted(p.name for p in first.iterdir()) == [
+        "chunk_000000.parquet", "chunk_000001.parquet", "chunk_000002.parquet", "manifest.json",
+    ]
+    result = ndp.read_batches(first)
+    np.testing.assert_array_equal(result.conductances, conductances)
+    assert result.seed == 3
+    assert result.noise_sigma == 2.0
+    other = ndp.read_batches(ndp.simulate_batches(conductances, output_dir=tmp_path / "b", chunk_size=4, **kwargs))
+    direct = ndp.simulate_population(conductances, model="stg", duration=0.3, transient=0.1, noise_sigma=2.0, rng=3)
+    for x, y, z in zip(result.spike_times, other.spike_times, direct.spike_times, strict=True):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, z)
+    # interrupted run: a missing chunk is an error until the run is resumed; finished chunks are kept
+    kept = (first / "chunk_000000.parquet").stat().st_mtime_ns
+    (first / "chunk_000001.parquet").unlink()
+    with pytest.raises(ValueError, match="incomplete"):
+        ndp.read_batches(first)
+    assert ndp.read_batches(first, allow_incomplete=True).n_members == 3
+    ndp.simulate_batches(conductances, output_dir=first, chunk_size=2, **kwargs)
+    assert (first / "chunk_000000.parquet").stat().st_mtime_ns == kept
+    resumed = ndp.read_batches(first)
+    for x, y in zip(result.spike_times, resumed.spike_times, strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="different run"):
+        ndp.simulate_batches(conductances, output_dir=first, chunk_size=2, **(kwargs | {"seed": 4}))
+    assert not list(first.glob("*.tmp"))
+
+
+def test_batches_as_dask_tasks(tmp_path, stg_population):
+    kwargs = {"model": "stg", "duration": 0.2, "transient": 0.1, "chunk_size": 2}
+    sequential = ndp.read_batches(ndp.simulate_batches(stg_population, output_dir=tmp_path / "s", **kwargs))
+    tasks = ndp.read_batches(
+        ndp.simulate_batches(stg_population, output_dir=tmp_path / "d", scheduler="synchronous", **kwargs)
+    )
+    for x, y in zip(sequential.spike_times, tasks.spike_times, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_batches_bad_input(tmp_path, stg_population):
+    with pytest.raises(ValueError, match="chunk_size"):
+        ndp.simulate_batches(stg_population, model=None, output_dir=tmp_path, chunk_size=0, duration=1.0, transient=0.5)
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json"):
+        ndp.read_batches(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="transient"):
+            ndp.simulate_batches(stg_population, model=None, output_dir=tmp_path, duration=1.0, transient=2.0)
