@@ -117,7 +117,7 @@ def test_partial_dataset_from_finished_chunks(tmp_path):
     path = make_training_data("stg", tmp_path, **settings)
     full = load_training_data(tmp_path)
     path.unlink()
-    sorted((tmp_path / "simulation").glob("chunk_*.parquet"))[0].unlink()
+    min((tmp_path / "simulation").glob("chunk_*.parquet")).unlink()
     with pytest.raises(FileNotFoundError, match="allow_partial"):
         load_training_data(tmp_path)
     partial = load_training_data(tmp_path, allow_partial=True)
