@@ -302,3 +302,25 @@ def test_evaluation_metrics(trained, tmp_path):
     assert report["clean"]["mae_g_s"] == pytest.approx(metrics["mae_g_s"])
     assert report["poisson"]["10Hz"]["n_trains"] == 200
     assert len(poisson_trains([5.0], duration=2.0, n_per_rate=3, rng=0)) == 3
+
+
+def test_train_hook_writes_versioned_weights(tmp_path):
+    from nwb_dicpop.inference.training import train
+
+    synthetic_set(n_groups=20, per_group=2, seed=2).save(tmp_path / "data" / "dataset.npz")
+    card_path = train("stg", tmp_path / "data", tmp_path / "weights" / "stg-v7", seed=1, epochs=2,
+                      network_config=TINY, batch_size=16)
+    card = json.loads(card_path.read_text())
+    assert card_path.name == "stg-v7.json"
+    assert card["version"] == "stg-v7"
+    assert card["model"] == "stg"
+    assert card["threshold"] == -51.0
+    assert len(card["history"]) == 2
+    assert card["training"]["seed"] == 1
+    assert set(card["support"]) >= {"rate", "n_spikes", "isi_cv"}
+    est = infer_dics([regular_train(8.0)], weights=card_path)
+    assert est.network_version == "stg-v7"
+    with pytest.raises(ValueError, match="holds 'stg' trains"):
+        train("da", tmp_path / "data", tmp_path / "weights" / "da-v1", epochs=1, network_config=TINY)
+    with pytest.raises(TypeError, match="Unknown training option"):
+        train("stg", tmp_path / "data", tmp_path / "weights" / "stg-v8", epochs=1, batch_sise=3)

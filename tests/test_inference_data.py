@@ -90,15 +90,18 @@ def test_make_training_data_end_to_end_and_resume(tmp_path):
     data = load_training_data(tmp_path)
     assert len(data) == 4
     assert data.duration == pytest.approx(0.3)
-    assert sorted(p.name for p in (tmp_path / "simulation").glob("*.npz")) == ["chunk-00000.npz", "chunk-00001.npz"]
+    chunks = sorted((tmp_path / "simulation").glob("chunk_*.parquet"))
+    assert len(chunks) == 2
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["n_targets"] == 2
     with np.load(path) as saved:
         np.testing.assert_allclose(saved["dics"][:, 1:], saved["target"], atol=1e-5)
         assert saved["conductances"].shape == (4, 8)
+        assert saved["compensating_set"].shape == (4,)
+        np.testing.assert_array_equal(saved["stat_n_spikes"], data.n_spikes)
     # an interrupted run (dataset and one chunk missing) resumes to the same data
     path.unlink()
-    (tmp_path / "simulation" / "chunk-00001.npz").unlink()
+    chunks[1].unlink()
     make_training_data("stg", tmp_path, **settings)
     again = load_training_data(tmp_path)
     np.testing.assert_array_equal(again.spike_times, data.spike_times)
@@ -114,7 +117,7 @@ def test_partial_dataset_from_finished_chunks(tmp_path):
     path = make_training_data("stg", tmp_path, **settings)
     full = load_training_data(tmp_path)
     path.unlink()
-    (tmp_path / "simulation" / "chunk-00000.npz").unlink()
+    min((tmp_path / "simulation").glob("chunk_*.parquet")).unlink()
     with pytest.raises(FileNotFoundError, match="allow_partial"):
         load_training_data(tmp_path)
     partial = load_training_data(tmp_path, allow_partial=True)
@@ -122,3 +125,10 @@ def test_partial_dataset_from_finished_chunks(tmp_path):
     np.testing.assert_array_equal(partial.train(0), full.train(3))
     np.testing.assert_array_equal(partial.targets[0], full.targets[3])
     assert partial.groups[0] == full.groups[3]
+    with pytest.raises(FileNotFoundError, match="not simulated yet"):
+        load_training_data(tmp_path, n_chunks=2)
+    make_training_data("stg", tmp_path, **settings)  # resumes: simulates chunk 0 again
+    first = load_training_data(tmp_path, n_chunks=1)
+    assert len(first) == 3
+    np.testing.assert_array_equal(first.targets, full.targets[:3])
+    np.testing.assert_array_equal(first.spike_times, full.spike_times[: full.offsets[3]])

@@ -9,10 +9,10 @@ Reproduces the protocol of the original study (science.md 7):
    (:func:`~nwb_dicpop.compensation.generate_populations`); targets that the published
    compensating pair cannot reach are retried with ``compensating_set="auto"`` and, if still
    unreachable, skipped and listed in ``skipped_targets.json``;
-3. every member simulated with Brian2 (:func:`~nwb_dicpop.simulation.simulate_population`;
-   STG 6 s with a 3 s transient, DA 12 s with a 3 s transient; optional current noise), in
-   chunks of ``chunk_size`` members run by ``n_processes`` worker processes and written to
-   disk as they finish, so an interrupted run resumes where it stopped;
+3. every member simulated with Brian2 by :func:`~nwb_dicpop.batches.simulate_batches` (STG
+   6 s with a 3 s transient, DA 12 s with a 3 s transient; optional current noise), in chunks
+   of ``chunk_size`` members run in parallel (local processes or a Dask cluster) and written
+   to disk as they finish, so an interrupted run resumes where it stopped;
 4. the spike times and labels (target, the member's actual DICs, conductances, firing class,
    train summaries) assembled into ``dataset.npz``.
 
@@ -21,7 +21,7 @@ Layout of ``output_dir``::
     manifest.json           settings (checked on resume)
     populations.npz         conductances and DICs of every member, targets, compensating sets
     skipped_targets.json    unreachable targets, with the reason
-    simulation/             one chunk-NNNNN.npz of spike times per chunk of members
+    simulation/             the simulate_batches folder (one Parquet file per chunk)
     dataset.npz             the assembled dataset read by :func:`load_training_data`
 
 The dataset is never part of the package or the repository; the default directory
@@ -166,15 +166,20 @@ class TrainingSet:
             duration=float(duration),
         )
 
-    def save(self, path: str | Path, **extra: np.ndarray) -> Path:
-        """Write the set (and ``extra`` per-train columns) to ``path`` (``.npz``) atomically."""
+    def save(self, path: str | Path, *, compact: bool = False, **extra: np.ndarray) -> Path:
+        """Write the set (and ``extra`` per-train columns) to ``path`` (``.npz``) atomically.
+
+        ``compact=True`` stores spike times and targets as float32 (about 0.2 us resolution over
+        a 9 s window): half the size, for small evaluation sets kept in the repository.
+        """
+        dtype = np.float32 if compact else np.float64
         arrays = {
-            "spike_times": self.spike_times,
+            "spike_times": self.spike_times.astype(dtype),
             "offsets": self.offsets,
-            "targets": self.targets,
-            "labels": self.labels,
-            "groups": self.groups,
-            "noise_sigma": self.noise_sigma,
+            "targets": self.targets.astype(dtype),
+            "labels": self.labels.astype(np.int8 if compact else np.int64),
+            "groups": self.groups.astype(np.int32 if compact else np.int64),
+            "noise_sigma": self.noise_sigma.astype(dtype),
             "model_name": np.array(self.model_name),
             "duration": np.array(self.duration),
             **extra,
@@ -186,7 +191,9 @@ class TrainingSet:
         return path
 
 
-def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partial: bool = False) -> TrainingSet:
+def load_training_data(
+    paths: str | Path | Sequence[str | Path], *, allow_partial: bool = False, n_chunks: int | None = None
+) -> TrainingSet:
     """Load one or several generated datasets (directories or ``dataset.npz`` files).
 
     Population indices are offset per dataset so that populations stay distinct.
@@ -197,6 +204,9 @@ def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partia
     allow_partial : bool
         For a directory whose generation has not finished, use the simulation chunks written
         so far (every train of a finished chunk, with its labels) instead of raising.
+    n_chunks : int, optional
+        Use only the first ``n_chunks`` simulation chunks of each directory (all of them must
+        be finished): a reproducible subset of a larger generation.
 
     Raises
     ------
@@ -216,6 +226,9 @@ def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partia
     for entry in paths:
         path = Path(entry)
         file = path / "dataset.npz" if path.is_dir() else path
+        if n_chunks is not None:
+            sets.append(_partial_set(path, n_chunks))
+            continue
         if not file.is_file() and allow_partial and (path / "populations.npz").is_file():
             sets.append(_partial_set(path))
             continue
@@ -229,12 +242,12 @@ def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partia
         with np.load(file, allow_pickle=False) as data:
             sets.append(
                 TrainingSet(
-                    spike_times=data["spike_times"],
-                    offsets=data["offsets"],
-                    targets=data["targets"],
-                    labels=data["labels"],
-                    groups=data["groups"],
-                    noise_sigma=data["noise_sigma"],
+                    spike_times=data["spike_times"].astype(np.float64),
+                    offsets=data["offsets"].astype(np.int64),
+                    targets=data["targets"].astype(np.float64),
+                    labels=data["labels"].astype(np.int64),
+                    groups=data["groups"].astype(np.int64),
+                    noise_sigma=data["noise_sigma"].astype(np.float64),
                     model_name=str(data["model_name"]),
                     duration=float(data["duration"]),
                 )
@@ -265,25 +278,43 @@ def load_training_data(paths: str | Path | Sequence[str | Path], *, allow_partia
     )
 
 
-def _partial_set(folder: Path) -> TrainingSet:
-    """The trains of the finished simulation chunks of an unfinished generation."""
+def _member_index(population_conductances: np.ndarray, simulated: np.ndarray) -> np.ndarray:
+    """Row of ``population_conductances`` of every simulated member (matched exactly)."""
+    rows = {row.tobytes(): i for i, row in enumerate(np.ascontiguousarray(population_conductances))}
+    try:
+        return np.array([rows[row.tobytes()] for row in np.ascontiguousarray(simulated)], dtype=np.int64)
+    except KeyError as err:
+        msg = "The simulation folder holds conductances that are not in populations.npz; regenerate it."
+        raise ValueError(msg) from err
+
+
+def _partial_set(folder: Path, n_chunks: int | None = None) -> TrainingSet:
+    """The trains of the finished simulation chunks (or of the first ``n_chunks``)."""
+    from nwb_dicpop.batches import read_batches
+
     manifest = json.loads((folder / "manifest.json").read_text())
     chunk_size = int(manifest["chunk_size"])
     with np.load(folder / "populations.npz", allow_pickle=False) as data:
-        dics, target_index = data["dics"], data["target_index"]
-    trains: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    for chunk in sorted((folder / "simulation").glob("chunk-*.npz")):
-        k = int(chunk.stem.split("-")[1])
-        with np.load(chunk, allow_pickle=False) as data:
-            flat, offsets = data["spike_times"], data["offsets"]
-        trains.extend(flat[offsets[i] : offsets[i + 1]] for i in range(offsets.size - 1))
-        rows.append(np.arange(k * chunk_size, k * chunk_size + offsets.size - 1))
+        conductances, dics, target_index = data["conductances"], data["dics"], data["target_index"]
+    result = read_batches(folder / "simulation", allow_incomplete=True)
+    index = _member_index(conductances, result.conductances)
+    trains = list(result.spike_times)
+    if n_chunks is not None:
+        check_positive("n_chunks", n_chunks, integer=True)
+        wanted = np.arange(min(conductances.shape[0], n_chunks * chunk_size))
+        missing = np.setdiff1d(wanted, index)
+        if missing.size:
+            msg = (
+                f"`n_chunks`={n_chunks} but {missing.size} of their members are not simulated yet in {folder} "
+                "(chunks not finished); resume make_training_data or pass fewer chunks."
+            )
+            raise FileNotFoundError(msg)
+        keep = np.flatnonzero(index < wanted.size)
+        index, trains = index[keep], [trains[i] for i in keep]
     if not trains:
         msg = f"No finished simulation chunk in {folder / 'simulation'} yet."
         raise FileNotFoundError(msg)
-    index = np.concatenate(rows)
-    logger.info("partial dataset %s: %d trains from %d chunks", folder, index.size, len(rows))
+    logger.info("partial dataset %s: %d trains", folder, index.size)
     return TrainingSet.from_trains(
         trains, dics[index, 1:], model_name=manifest["model"],
         duration=float(manifest["duration"]) - float(manifest["transient"]), groups=target_index[index],
@@ -334,6 +365,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; these are data, readable by all
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -451,6 +483,7 @@ def make_training_data(
     chunk_size: int = 1024,
     target_sampling: str = "lhs",
     n_processes: int = 1,
+    scheduler: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Path:
     """Generate (or resume generating) a training set for the DIC network.
@@ -479,7 +512,11 @@ def make_training_data(
         Members simulated per chunk file.
     target_sampling : {"lhs", "uniform"}
     n_processes : int
-        Worker processes simulating chunks in parallel (1: in this process).
+        Simulate chunks in parallel in this many local worker processes (a Dask
+        ``LocalCluster``); 1 runs them in this process.
+    scheduler : optional
+        Instead of ``n_processes``: a Dask scheduler name or ``distributed.Client`` (e.g. of
+        an HPC cluster), passed to :func:`~nwb_dicpop.batches.simulate_batches`.
     progress : callable, optional
         ``progress(stage, done, total)`` called as populations and chunks finish.
 
@@ -515,7 +552,7 @@ def make_training_data(
         "duration": float(duration),
         "transient": float(transient),
         "dt": dt,
-        "chunk_size": int(chunk_size),  # with seed, fixes each chunk's noise stream
+        "chunk_size": int(chunk_size),
         "target_sampling": target_sampling,
     }
     _check_manifest(output_dir, manifest)
@@ -525,47 +562,37 @@ def make_training_data(
     targets = sample_targets(model, n_targets, method=target_sampling, rng=np.random.default_rng([seed, 1]))
     populations = _make_populations(output_dir, model, targets, n_per_target, seed, progress)
     start_time = time.perf_counter()
-    trains = _simulate_chunks(
+    trains = _simulate(
         output_dir / "simulation", model, populations["conductances"], chunk_size=chunk_size, duration=duration,
-        transient=transient, dt=dt, noise_sigma=noise_sigma, seed=seed, n_processes=n_processes, progress=progress,
+        transient=transient, dt=dt, noise_sigma=noise_sigma, seed=seed, n_processes=n_processes,
+        scheduler=scheduler, progress=progress,
     )
     logger.info("simulation finished in %.1f s", time.perf_counter() - start_time)
     dataset = TrainingSet.from_trains(
         trains, populations["dics"][:, 1:], model_name=model, duration=duration - transient,
         groups=populations["target_index"], noise_sigma=noise_sigma,
     )
+    from nwb_dicpop.statistics import compute_spike_statistics
+
+    stats = compute_spike_statistics(trains, t_start=0.0, t_stop=duration - transient)
+    columns = {f"stat_{name}": stats[name].to_numpy(dtype=np.float64) for name in stats.columns if name != "firing_class"}
     return dataset.save(
         dataset_path,
         dics=populations["dics"],
         conductances=populations["conductances"],
         target=populations["targets"][populations["target_index"]],
+        compensating_set=populations["compensating_set"][_population_of_member(populations)],
+        **columns,
     )
 
 
-def _simulate_chunk(task: tuple[Any, ...]) -> str:
-    """Simulate one chunk of members and write its spike times (worker function)."""
-    path, model, conductances, duration, transient, dt, noise_sigma, seed = task
-    path = Path(path)
-    if path.is_file():
-        return str(path)
-    from nwb_dicpop.simulation import simulate_population
-
-    result = simulate_population(
-        conductances, model=model, duration=duration, transient=transient, dt=dt, noise_sigma=noise_sigma, rng=seed
-    )
-    lengths = np.array([t.size for t in result.spike_times], dtype=np.int64)
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        spike_times=np.concatenate(result.spike_times) if lengths.sum() else np.zeros(0),
-        offsets=np.concatenate([[0], np.cumsum(lengths)]),
-        simulator=np.array(f"{result.simulator_version} {result.code_target} {result.method} dt={result.dt}"),
-    )
-    _atomic_write_bytes(path, buffer.getvalue())
-    return str(path)
+def _population_of_member(populations: dict[str, np.ndarray]) -> np.ndarray:
+    """Index into the per-population arrays (``compensating_set``) of every member."""
+    _, position = np.unique(populations["target_index"], return_inverse=True)
+    return position
 
 
-def _simulate_chunks(
+def _simulate(
     folder: Path,
     model: str,
     conductances: np.ndarray,
@@ -577,50 +604,33 @@ def _simulate_chunks(
     noise_sigma: float,
     seed: int,
     n_processes: int,
+    scheduler: Any,
     progress: Callable[[str, int, int], None] | None,
 ) -> list[np.ndarray]:
-    """Simulate every member in chunks (one file each, skipped when present), in parallel.
+    """Simulate every member with :func:`~nwb_dicpop.batches.simulate_batches` (resumable)."""
+    from nwb_dicpop.batches import read_batches, simulate_batches
 
-    Chunk ``k`` holds members ``k * chunk_size ...``; its current noise is seeded with
-    ``(seed, k)``, so a chunk's trains do not depend on which process ran it or on resumption.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    n = conductances.shape[0]
-    n_chunks = int(np.ceil(n / chunk_size))
-    tasks = []
-    for k in range(n_chunks):
-        rows = slice(k * chunk_size, min(n, (k + 1) * chunk_size))
-        noise_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
-        tasks.append((folder / f"chunk-{k:05d}.npz", model, conductances[rows], duration, transient, dt,
-                      noise_sigma, noise_seed))
-    todo = [t for t in tasks if not Path(t[0]).is_file()]
-    done = n_chunks - len(todo)
-    logger.info("simulation: %d chunks of %d members, %d already written", n_chunks, chunk_size, done)
-    if todo and n_processes > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    def report(done: int, total: int) -> None:
+        logger.info("simulation: %d of %d chunks written", done, total)
+        if progress is not None:
+            progress("simulation", done, total)
 
-        _simulate_chunk((folder / ".warm-up.npz", model, conductances[:2], min(duration, 0.02), 0.0, dt, 0.0, 0))
-        (folder / ".warm-up.npz").unlink(missing_ok=True)  # compiled code now cached for the workers
-        with ProcessPoolExecutor(max_workers=n_processes) as pool:
-            futures = [pool.submit(_simulate_chunk, task) for task in todo]
-            for future in as_completed(futures):
-                logger.info("simulation: wrote %s", Path(future.result()).name)
-                done += 1
-                if progress is not None:
-                    progress("simulation", done, n_chunks)
+    options = {
+        "model": model, "output_dir": folder, "chunk_size": chunk_size, "duration": duration,
+        "transient": transient, "dt": dt, "noise_sigma": noise_sigma, "seed": seed, "progress": report,
+    }
+    if scheduler is None and n_processes > 1:
+        from nwb_dicpop.distributed import open_client
+        from nwb_dicpop.simulation import simulate_population
+
+        # compile the model's code once, so that the workers find it in the shared cache
+        simulate_population(conductances[:1], model=model, duration=0.002, transient=0.0, dt=dt)
+        with open_client("local", n_workers=n_processes) as client:
+            simulate_batches(conductances, scheduler=client, **options)
     else:
-        for task in todo:
-            _simulate_chunk(task)
-            done += 1
-            logger.info("simulation: wrote %s (%d/%d)", Path(task[0]).name, done, n_chunks)
-            if progress is not None:
-                progress("simulation", done, n_chunks)
-    trains: list[np.ndarray] = []
-    for task in tasks:
-        with np.load(task[0], allow_pickle=False) as data:
-            flat, offsets = data["spike_times"], data["offsets"]
-        trains.extend(flat[offsets[i] : offsets[i + 1]] for i in range(offsets.size - 1))
-    if len(trains) != n:
-        msg = f"The simulation chunks in {folder} hold {len(trains)} trains for {n} members; delete them and rerun."
+        simulate_batches(conductances, scheduler=scheduler, **options)
+    result = read_batches(folder)
+    if not np.array_equal(result.conductances, conductances):
+        msg = f"The simulation folder {folder} does not match populations.npz; delete it and rerun."
         raise ValueError(msg)
-    return trains
+    return list(result.spike_times)

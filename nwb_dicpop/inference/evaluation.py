@@ -21,7 +21,7 @@ from nwb_dicpop.inference.features import MIN_SPIKES, perturb_spike_trains
 from nwb_dicpop.inference.network import LoadedNetwork, load_network
 from nwb_dicpop.inference.predict import predict_arrays, resolve_weights
 
-__all__ = ["evaluate", "evaluate_network", "poisson_trains"]
+__all__ = ["evaluate", "evaluate_network", "poisson_trains", "record_evaluation"]
 
 Z90 = 1.6448536269514722
 
@@ -181,3 +181,21 @@ def evaluate(
         }
     report["poisson"] = poisson
     return report
+
+
+def record_evaluation(card_path: str | Path, name: str, metrics: dict[str, Any]) -> Path:
+    """Store ``metrics`` under ``card["evaluation"][name]`` in a network's JSON card (atomic).
+
+    The card's checksum covers the ``.pt`` weights only, so recording metrics does not
+    invalidate it.
+    """
+    import json
+
+    from nwb_dicpop.inference.network import _atomic_write_bytes
+
+    path = Path(card_path)
+    card = json.loads(path.read_text())
+    card.setdefault("evaluation", {})[name] = metrics
+    _atomic_write_bytes(path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
+    return path
+

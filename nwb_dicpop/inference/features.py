@@ -195,21 +195,19 @@ def summary_inputs(summary: np.ndarray) -> np.ndarray:
 
 
 def firing_class_labels(spiketrains: Sequence[np.ndarray]) -> np.ndarray:
-    """Firing class of each train by the rule of science.md 8.
+    """Firing class of each train by the rule of science.md 8, as integers.
 
-    ``0`` silent (< 3 spikes), ``1`` spiking (ISI CV <= 0.15), ``2`` bursting.
+    ``0`` silent (< 3 spikes), ``1`` spiking (ISI CV <= 0.15), ``2`` bursting; the rule is
+    :func:`nwb_dicpop.statistics.firing_class`.
 
     Returns
     -------
     ndarray of int, shape (n_trains,)
     """
-    arrays = _as_arrays(spiketrains)
-    labels = np.zeros(len(arrays), dtype=np.int64)
-    active = [i for i, a in enumerate(arrays) if a.size >= MIN_SPIKES]
-    if active:
-        cv = encode_spike_trains([arrays[i] for i in active], max_spikes=max(a.size for a in arrays)).summary[:, 2]
-        labels[active] = np.where(cv <= BURSTING_CV, 1, 2)
-    return labels
+    from nwb_dicpop.statistics import firing_class
+
+    codes = {"silent": 0, "spiking": 1, "bursting": 2}
+    return np.array([codes[firing_class(t)] for t in _as_arrays(spiketrains)], dtype=np.int64)
 
 
 def perturb_spike_trains(

@@ -73,7 +73,7 @@ class NetworkConfig:
     dropout : float
     """
 
-    d_model: int = 48
+    d_model: int = 32
     n_blocks: int = 4
     kernel_size: int = 5
     expansion: int = 2
@@ -263,6 +263,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; these are data, readable by all
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from nwb_dicpop.containers import DICEstimate, SpikeTrains
 from nwb_dicpop.inference.features import MIN_SPIKES, encode_spike_trains, summary_inputs
 from nwb_dicpop.inference.network import LoadedNetwork, load_network
 
-__all__ = ["NetworkOutputs", "available_weights", "infer_dics", "predict_arrays", "resolve_weights"]
+__all__ = ["NetworkOutputs", "available_weights", "infer_dics", "network_card", "predict_arrays", "resolve_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,16 @@ def _load(model: str, weights: str | Path | None) -> LoadedNetwork:
         msg = f"Weights {path.name} are for model {card_model!r}, not {model!r}; pass model={card_model!r}."
         raise ValueError(msg)
     return loaded
+
+
+def network_card(model: str = "stg", weights: str | Path | None = None) -> dict[str, Any]:
+    """The JSON card of a network (version, data, support, calibration, metrics).
+
+    Loading verifies the weights' SHA-256 against the card.
+    """
+    from nwb_dicpop.models import get_model
+
+    return dict(_load(get_model(model).name, weights).card)
 
 
 # --------------------------------------------------------------------------- input coercion

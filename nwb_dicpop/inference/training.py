@@ -70,8 +70,10 @@ class TrainingConfig:
         Fraction of populations held out for validation.
     patience : int
         Epochs without validation improvement before stopping.
-    loss : {"gaussian", "laplace"}
-        Likelihood of the DIC regression.
+    loss : {"gaussian", "beta-gaussian", "decoupled", "laplace"}
+        DIC regression loss: Gaussian negative log-likelihood (NLL), beta-NLL (beta = 0.5),
+        "decoupled" (L1 loss for the mean + Gaussian NLL of the detached residuals for the
+        sigma head) or Laplace NLL.
     class_weight : float
         Weight of the spiking/bursting cross-entropy.
     jitter : float
@@ -115,7 +117,7 @@ class TrainingConfig:
         check_positive("batch_size", self.batch_size, integer=True)
         check_positive("learning_rate", self.learning_rate)
         check_positive("patience", self.patience, integer=True)
-        check_choice("loss", self.loss, ("gaussian", "laplace"))
+        check_choice("loss", self.loss, ("gaussian", "beta-gaussian", "decoupled", "laplace"))
         if not 0.0 < self.validation_fraction < 1.0:
             msg = f"`validation_fraction` must be in (0, 1); got {self.validation_fraction!r}."
             raise ValueError(msg)
@@ -185,16 +187,25 @@ def _loss(
     labels: torch.Tensor,
     config: TrainingConfig,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Total loss and the per-sample regression NLL."""
+    """Total loss and the per-sample Gaussian regression NLL (standardised units)."""
     mean, log_sigma, logits = outputs
     residual = (targets - mean) / network.target_std
-    if config.loss == "gaussian":
-        nll = 0.5 * (residual * torch.exp(-log_sigma)) ** 2 + log_sigma
-    else:  # Laplace with standard deviation sigma: scale b = sigma / sqrt(2)
-        log_b = log_sigma - 0.5 * math.log(2.0)
-        nll = residual.abs() * torch.exp(-log_b) + log_b
-    nll = nll.sum(dim=1)
     ce = torch.nn.functional.cross_entropy(logits, labels)
+    if config.loss == "decoupled":
+        # the mean learns the L1 loss (median: the MAE-optimal point estimate); the sigma head
+        # learns the spread of the residuals without pulling the mean towards easy samples
+        nll = (0.5 * (residual.detach() * torch.exp(-log_sigma)) ** 2 + log_sigma).sum(dim=1)
+        return residual.abs().sum(dim=1).mean() + nll.mean() + config.class_weight * ce, nll
+    if config.loss == "laplace":  # Laplace with standard deviation sigma: scale b = sigma / sqrt(2)
+        log_b = log_sigma - 0.5 * math.log(2.0)
+        nll = (residual.abs() * torch.exp(-log_b) + log_b).sum(dim=1)
+        return nll.mean() + config.class_weight * ce, nll
+    nll = (0.5 * (residual * torch.exp(-log_sigma)) ** 2 + log_sigma).sum(dim=1)
+    if config.loss == "beta-gaussian":
+        # beta-NLL (Seitzer et al. 2022, beta = 0.5): weights sigma^(2 beta), detached, so that
+        # hard samples are not given up by inflating sigma
+        weight = torch.exp(log_sigma.detach()).mean(dim=1)
+        return (weight * nll).mean() + config.class_weight * ce, nll
     return nll.mean() + config.class_weight * ce, nll
 
 
@@ -448,6 +459,8 @@ def train(
     init_weights: str | Path | None = None,
     n_threads: int | None = None,
     network_config: NetworkConfig | None = None,
+    allow_partial: bool = False,
+    n_chunks: int | None = None,
     **config: Any,
 ) -> Path:
     """Train the network for ``model`` from generated data and write the weights (CLI hook).
@@ -467,6 +480,11 @@ def train(
     n_threads : int, optional
         torch intra-op threads during training (default: leave torch's setting).
     network_config : NetworkConfig, optional
+    allow_partial : bool
+        Train on the finished chunks of a generation still running (see
+        :func:`~nwb_dicpop.inference.data.load_training_data`).
+    n_chunks : int, optional
+        Train on the first ``n_chunks`` simulation chunks of each dataset only.
     **config
         Any :class:`TrainingConfig` field (``batch_size``, ``learning_rate``,
         ``max_minutes``, ...).
@@ -479,7 +497,9 @@ def train(
     from nwb_dicpop.models import get_model
 
     spec = get_model(model)
-    data = load_training_data(data_dir if isinstance(data_dir, list) else [data_dir])
+    data = load_training_data(
+        data_dir if isinstance(data_dir, list) else [data_dir], allow_partial=allow_partial, n_chunks=n_chunks
+    )
     if data.model_name != spec.name:
         msg = f"`data_dir` holds {data.model_name!r} trains but `model` is {model!r}; pass matching ones."
         raise ValueError(msg)
@@ -508,7 +528,7 @@ def train(
         threshold=spec.threshold,
         initialised_from=None if init_weights is None else Path(init_weights).stem,
         data={"paths": [str(p) for p in (data_dir if isinstance(data_dir, list) else [data_dir])],
-              "n_trains": len(data), "duration": data.duration},
+              "n_chunks": n_chunks, "n_trains": len(data), "duration": data.duration},
         history=result.history,
     )
     _, json_path = save_network(result.network, stem, card=card)

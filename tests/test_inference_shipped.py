@@ -1,0 +1,57 @@
+"""The shipped networks still reach their recorded accuracy on the committed evaluation sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from nwb_dicpop.inference.evaluation import evaluate_network
+from nwb_dicpop.inference.network import load_network
+from nwb_dicpop.inference.predict import available_weights, infer_dics, resolve_weights
+
+DATA = Path(__file__).parent / "data"
+ISSUE_TARGETS = {"class_accuracy": 0.998, "coverage90": (0.85, 0.95)}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def test_stg_weights_ship_with_checksum_and_card():
+    assert "stg" in available_weights()
+    loaded = load_network(resolve_weights("stg"))  # verifies the SHA-256
+    card = loaded.card
+    assert card["model"] == "stg"
+    assert card["threshold"] == -51.0
+    assert card["version"] == loaded.version == resolve_weights("stg").stem
+    assert card["n_parameters"] == loaded.network.n_parameters()
+    assert {"rate", "n_spikes", "isi_cv"} <= set(card["support"])
+    assert "stg-test-v1" in card["evaluation"]
+
+
+def test_stg_weights_on_the_committed_evaluation_set():
+    path = resolve_weights("stg")
+    recorded = load_network(path).card["evaluation"]["stg-test-v1"]
+    metrics = evaluate_network(DATA / "stg-test-v1.npz", weights=path)
+    assert metrics["n_trains"] == recorded["n_trains"]
+    # same numbers as recorded in the card (same data, same weights), within float noise
+    for key in ("mae_g_s", "mae_g_u", "mae_g_s_spiking", "mae_g_u_bursting", "class_accuracy"):
+        assert metrics[key] == pytest.approx(recorded[key], rel=1e-3, abs=1e-3), key
+    assert metrics["class_accuracy"] >= ISSUE_TARGETS["class_accuracy"]
+    low, high = ISSUE_TARGETS["coverage90"]
+    assert low <= metrics["coverage90_g_s"] <= high
+    assert low <= metrics["coverage90_g_u"] <= high
+    assert metrics["ood_fraction"] < 0.02
+
+
+def test_stg_network_separates_spiking_from_bursting():
+    est = infer_dics([np.arange(0.0, 3.0, 0.1), np.sort(np.concatenate([np.arange(0, 3, 0.4) + d for d in (0, 0.01, 0.02, 0.03)]))])
+    assert est.firing_class == ("spiking", "bursting")
+    assert est.g_s[0] > 0 > est.g_s[1]
