@@ -131,6 +131,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(f"annotated NWB ({model}): {res.output}")
         if result.figure:
             print(f"summary figure: {result.figure}")
+        if result.skipped:
+            print(f"skipped (no network weights shipped yet): {', '.join(result.skipped)}")
     return EXIT_OK
 
 

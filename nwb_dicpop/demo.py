@@ -103,12 +103,15 @@ class DemoResult:
         One row per unit: true and inferred DICs, uncertainty, status, valid fraction.
     figure : pathlib.Path or None
         Summary PNG (None when matplotlib is missing).
+    skipped : tuple of str
+        Models left out because no network weights ship for them yet.
     """
 
     recordings: dict[str, Path]
     results: dict[str, PipelineResult]
     comparison: pd.DataFrame
     figure: Path | None
+    skipped: tuple[str, ...] = ()
 
 
 def run_demo(
@@ -144,18 +147,28 @@ def run_demo(
     """
     import pandas as pd
 
+    from nwb_dicpop.inference.predict import available_weights
     from nwb_dicpop.io import read_spike_trains  # noqa: F401 - fail early if I/O is unavailable
     from nwb_dicpop.pipeline import run_pipeline
 
     folder = Path(output_dir)
-    recordings = make_demo_recordings(folder, rng=seed)
+    weights = dict(weights or {})
+    shipped = available_weights()
+    models = tuple(m for m in DEMO_TARGETS if m in weights or shipped.get(m))
+    skipped = [m for m in DEMO_TARGETS if m not in models]
+    if not models:
+        msg = "No network weights are available for the demo models; pass weights= (see nwb_dicpop.inference)."
+        raise ValueError(msg)
+    if skipped:
+        log.warning("no network weights ship for model(s) %s yet: the demo runs %s only", skipped, list(models))
+    recordings = make_demo_recordings(folder, models=models, rng=seed)
     results = {}
     frames = []
     for model, path in recordings.items():
         result = run_pipeline(
             path, model=model, n_models=n_models, validate=validate, seed=seed, overwrite=True,
             duration=TRANSIENT_SECONDS + RECORDED_SECONDS[model], transient=TRANSIENT_SECONDS, scheduler=scheduler,
-            weights=(weights or {}).get(model), progress=progress,
+            weights=weights.get(model), progress=progress,
         )
         results[model] = result
         truth = _true_dics(path)
@@ -164,7 +177,8 @@ def run_demo(
         frames.append(frame)
     comparison = pd.concat(frames, ignore_index=True)
     figure = _summary_figure(comparison, folder / "demo_summary.png")
-    return DemoResult(recordings=recordings, results=results, comparison=comparison, figure=figure)
+    return DemoResult(recordings=recordings, results=results, comparison=comparison, figure=figure,
+                      skipped=tuple(skipped))
 
 
 def _true_dics(path: Path) -> pd.DataFrame:
