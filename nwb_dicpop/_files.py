@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_destination"]
+__all__ = ["atomic_destination", "write_bytes_atomic", "write_text_atomic"]
 
 
 def _umask() -> int:
@@ -56,3 +56,17 @@ def atomic_destination(target: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically (see :func:`atomic_destination`); create the folder."""
+    final = Path(target)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_destination(final) as tmp:
+        tmp.write_bytes(data)
+    return final
+
+
+def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``target`` atomically."""
+    return write_bytes_atomic(target, text.encode("utf-8"))

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from nwb_dicpop._files import write_text_atomic
 
 __all__ = ["main"]
 
@@ -24,18 +24,6 @@ def _parse_set(text: str) -> str | tuple[str, ...]:
     if text in ("rule", "auto"):
         return text
     return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or Path.cwd(), prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _emit(args: argparse.Namespace, table: Any, payload: Any, title: str = "") -> None:
@@ -93,7 +81,7 @@ def _save_table(frame: Any, output: str | None) -> None:
     if not path.parent.exists():
         msg = f"output folder {str(path.parent)!r} does not exist; create it or choose another --output."
         raise ValueError(msg)
-    _write_atomic(path, frame.to_csv(index=False))
+    write_text_atomic(path, frame.to_csv(index=False))
 
 
 def _progress(args: argparse.Namespace) -> Callable[[str, int, int], None] | None:
@@ -172,7 +160,7 @@ def _cmd_populate(args: argparse.Namespace) -> int:
         if not output.parent.exists():
             msg = f"output folder {str(output.parent)!r} does not exist; create it or choose another --output."
             raise ValueError(msg)
-        _write_atomic(output, frame.to_csv(index=False))
+        write_text_atomic(output, frame.to_csv(index=False))
     payload = {"population": repr(pop), "output": args.output, "n_models": pop.n_models,
                "compensating_set": list(pop.compensating_set), "max_residual": float(pop.residual.max())}
     _emit(args, frame.describe().T[["mean", "std", "min", "max"]], payload, repr(pop))
