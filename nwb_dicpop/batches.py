@@ -24,14 +24,15 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nwb_dicpop._files import atomic_destination, write_text_atomic
 from nwb_dicpop.containers import Population, SimulationResult
+from nwb_dicpop.distributed import map_tasks
 from nwb_dicpop.models import NeuronModel, get_model
 
 __all__ = ["read_batches", "simulate_batches"]
@@ -62,24 +63,6 @@ def _chunk_name(index: int) -> str:
     return f"chunk_{index:06d}.parquet"
 
 
-def _file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temporary, _file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _write_chunk(path: Path, members: np.ndarray, spikes: list[np.ndarray], conductances: np.ndarray,
                  names: tuple[str, ...], metadata: dict[str, str]) -> None:
     import pyarrow as pa
@@ -92,15 +75,8 @@ def _write_chunk(path: Path, members: np.ndarray, spikes: list[np.ndarray], cond
     for k, name in enumerate(names):
         columns[f"g_{name}"] = pa.array(conductances[:, k], type=pa.float64())
     table = pa.table(columns).replace_schema_metadata({k: str(v) for k, v in metadata.items()})
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_destination(path) as temporary:
         pq.write_table(table, temporary)
-        os.chmod(temporary, _file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _run_chunk(task: dict[str, Any]) -> str:
@@ -184,14 +160,12 @@ def simulate_batches(
     seed : int
         Seed of the noise: member ``k`` (global index) uses ``SeedSequence(seed,
         spawn_key=(k,))``, whatever the chunking.
-    scheduler : None, str or dask.distributed.Client
+    scheduler : None, "local", str or distributed.Client
         None runs the chunks one after the other in this process.  Otherwise each chunk is
-        a Dask task: a Dask scheduler name (``"processes"``, ``"threads"``,
-        ``"synchronous"``) or a distributed ``Client``.  Brian2 runs one simulation at a time
-        per process, so use processes or a cluster for parallelism.
+        a Dask task (see :func:`nwb_dicpop.distributed.map_tasks`): ``"local"`` starts a
+        LocalCluster, an address joins a cluster, a ``Client`` is used as is.
     progress : callable, optional
-        ``progress(n_done, n_chunks)`` after each chunk (after all chunks with a Dask
-        scheduler name).
+        ``progress(n_done, n_chunks)`` after each finished chunk.
     method, code_target, noise_dt
         As in :func:`~nwb_dicpop.simulate_population`.
 
@@ -260,7 +234,7 @@ def simulate_batches(
             raise ValueError(msg)
     else:
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "n_chunks": n_chunks, **run}
-        _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
+        write_text_atomic(manifest_path, json.dumps(manifest, indent=2))
     tasks = []
     for index in range(n_chunks):
         path = folder / _chunk_name(index)
@@ -276,27 +250,12 @@ def simulate_batches(
     done = n_chunks - len(tasks)
     if done:
         logger.info("resuming %s: %d of %d chunks already written", folder, done, n_chunks)
-    if scheduler is None:
-        for task in tasks:
-            _run_chunk(task)
-            done += 1
-            if progress is not None:
-                progress(done, n_chunks)
-    elif hasattr(scheduler, "submit") and hasattr(scheduler, "gather"):
-        from distributed import as_completed
-
-        futures = [scheduler.submit(_run_chunk, task, pure=False) for task in tasks]
-        for future in as_completed(futures):
-            future.result()
-            done += 1
-            if progress is not None:
-                progress(done, n_chunks)
+    if progress is not None:
+        offset = done
+        report = lambda finished, total: progress(offset + finished, n_chunks)
     else:
-        import dask
-
-        dask.compute(*[dask.delayed(_run_chunk, pure=False)(task) for task in tasks], scheduler=scheduler)
-        if progress is not None:
-            progress(n_chunks, n_chunks)
+        report = None
+    map_tasks(_run_chunk, tasks, scheduler=scheduler, progress=report)
     return folder
 
 

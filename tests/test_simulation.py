@@ -270,11 +270,12 @@ def test_batches_resume_and_do_not_depend_on_chunking(tmp_path, stg_population):
     assert not list(first.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_batches_as_dask_tasks(tmp_path, stg_population):
     kwargs = {"model": "stg", "duration": 0.2, "transient": 0.1, "chunk_size": 2}
     sequential = ndp.read_batches(ndp.simulate_batches(stg_population, output_dir=tmp_path / "s", **kwargs))
     tasks = ndp.read_batches(
-        ndp.simulate_batches(stg_population, output_dir=tmp_path / "d", scheduler="synchronous", **kwargs)
+        ndp.simulate_batches(stg_population, output_dir=tmp_path / "d", scheduler="local", **kwargs)
     )
     for x, y in zip(sequential.spike_times, tasks.spike_times, strict=True):
         np.testing.assert_array_equal(x, y)
