@@ -160,6 +160,7 @@ def test_fidelity_against_bdf_reference_examples_and_random_members():
         ({"code_target": "gpu"}, "Unknown code_target"),
         ({"record_voltage": [9]}, "record_voltage"),
         ({"noise_sigma": -1.0}, "noise_sigma"),
+        ({"noise_sigma": 1.0, "noise_dt": 7e-5}, "integer multiple"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(stg_population, kwargs, match):
