@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--n-members", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--transient", type=float, default=2.0)
-    parser.add_argument("--n-bdf", type=int, default=5)
+    parser.add_argument("--n-bdf", type=int, default=8)
     parser.add_argument("--n-trains", type=int, default=10_000)
     parser.add_argument("--models", default="stg,da")
     parser.add_argument("--seed", type=int, default=0)

@@ -19,7 +19,14 @@ from nwb_dicpop.statistics import compute_spike_statistics
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EXAMPLE_NEURONS", "FIDELITY_METRICS", "compare_trains", "reference_trains"]
+__all__ = [
+    "EXAMPLE_NEURONS",
+    "FIDELITY_METRICS",
+    "PROTOCOLS",
+    "compare_trains",
+    "random_members",
+    "reference_trains",
+]
 
 EXAMPLE_NEURONS = {
     "stg_spiking": ("stg", (6600.82, 125.961, 4.14918, 18.3416, 159.678, 413.833, 0.321589, 0.00957712)),
@@ -35,6 +42,32 @@ FIDELITY_METRICS = {
     "silent": (),
 }
 """Statistics compared per firing class (firing rate, spikes per burst, burst frequency)."""
+
+
+PROTOCOLS = {"stg": (6.0, 3.0), "da": (12.0, 3.0)}
+"""``(duration, transient)`` in seconds of the training-data protocol of each model (science.md 7)."""
+
+TARGET_LIMITS = {"stg": ((-15.0, 10.0), (1.0, 15.0)), "da": ((-8.0, 12.0), (0.5, 10.0))}
+"""``(g_s, g_u)`` ranges of the random targets: both signs of g_s, i.e. spiking and bursting."""
+
+
+def random_members(model: str, n_members: int, *, seed: int) -> np.ndarray:
+    """One member of each of ``n_members`` populations at random targets (shape (n, n_cond))."""
+    from nwb_dicpop.compensation import generate_population
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    while len(rows) < n_members:
+        g_s = rng.uniform(*TARGET_LIMITS[model][0])
+        g_u = rng.uniform(*TARGET_LIMITS[model][1])
+        try:
+            population = generate_population(
+                model, g_s, g_u, n_models=4, thresholds=False, rng=int(rng.integers(1 << 30))
+            )
+        except ValueError:  # unreachable target
+            continue
+        rows.append(population.conductances[0])
+    return np.array(rows)
 
 
 def _one(arguments: tuple[Any, ...]) -> np.ndarray:

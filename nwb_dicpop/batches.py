@@ -182,7 +182,7 @@ def simulate_batches(
     """
     from nwb_dicpop.simulation import (
         DEFAULT_NOISE_SAMPLING,
-        NOISE_SAMPLING,
+        _check_noise_dt,
         _check_times,
         _conductance_table,
         _integration,
@@ -202,7 +202,7 @@ def simulate_batches(
             or not np.isfinite(noise_sigma) or noise_sigma < 0:
         msg = f"`noise_sigma` must be a number >= 0 (uA/cm^2); got {noise_sigma!r}."
         raise ValueError(msg)
-    noise_step = float(NOISE_SAMPLING.get(spec.name, DEFAULT_NOISE_SAMPLING) if noise_dt is None else noise_dt)
+    noise_step = _check_noise_dt(spec, noise_dt, dt_s) if noise_sigma > 0 else DEFAULT_NOISE_SAMPLING
     _resolve_target(code_target)  # fail (or warn) once, before any work
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -530,6 +530,22 @@ def _evaluate_frozen(dynamics: Any, name: str, initial: np.ndarray) -> float:
     return float(expr.subs(sp.Symbol("V", real=True), float(initial[0])))
 
 
+def _check_noise_dt(spec: NeuronModel, noise_dt: Any, dt: float) -> float:
+    """The noise grid step (s): positive and an integer multiple of ``dt``."""
+    step = NOISE_SAMPLING.get(spec.name, DEFAULT_NOISE_SAMPLING) if noise_dt is None else noise_dt
+    if isinstance(step, bool) or not isinstance(step, (int, float, np.floating)) or not step > 0:
+        msg = f"`noise_dt` must be a positive number of seconds; got {noise_dt!r}."
+        raise ValueError(msg)
+    ratio = step / dt
+    if round(ratio) < 1 or abs(ratio - round(ratio)) > 1e-6:
+        msg = (
+            f"`noise_dt` ({step} s) must be an integer multiple of the integration step `dt` ({dt} s); "
+            "pass another dt or noise_dt."
+        )
+        raise ValueError(msg)
+    return float(step)
+
+
 def _check_record(record_voltage: Any, n: int) -> np.ndarray:
     try:
         members = np.asarray(list(record_voltage), dtype=np.int64).ravel()
@@ -698,10 +714,7 @@ def simulate_population(
     if not np.isfinite(noise_sigma) or noise_sigma < 0:
         msg = f"`noise_sigma` must be >= 0 uA/cm^2; got {noise_sigma!r}."
         raise ValueError(msg)
-    noise_step = NOISE_SAMPLING.get(spec.name, DEFAULT_NOISE_SAMPLING) if noise_dt is None else noise_dt
-    if not isinstance(noise_step, (int, float, np.floating)) or not noise_step > 0:
-        msg = f"`noise_dt` must be a positive number of seconds; got {noise_dt!r}."
-        raise ValueError(msg)
+    noise_step = _check_noise_dt(spec, noise_dt, dt_s) if noise_sigma > 0 else DEFAULT_NOISE_SAMPLING
     record = _check_record(record_voltage, conductances.shape[0])
     target = _resolve_target(code_target)
     seeds = member_seeds(rng, conductances.shape[0]) if noise_sigma > 0 else None
