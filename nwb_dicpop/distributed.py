@@ -49,7 +49,7 @@ def open_client(scheduler: Any, *, n_workers: int | None = None) -> Any:
     if scheduler == "local":
         workers = n_workers or max(1, min(os.cpu_count() or 1, 2))
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
             host="127.0.0.1", silence_logs=logging.ERROR,
         )
         client = Client(cluster)
