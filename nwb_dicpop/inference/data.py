@@ -33,8 +33,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from nwb_dicpop._files import write_bytes_atomic
 from nwb_dicpop._validation import check_choice, check_positive
 
 __all__ = [
@@ -360,16 +359,7 @@ def sample_targets(
 
 # --------------------------------------------------------------------------- generation
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; these are data, readable by all
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data)
 
 
 def _write_json(path: Path, value: Any) -> None:
