@@ -344,6 +344,59 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_make_training_data(args: argparse.Namespace) -> int:
+    from nwb_dicpop.inference.data import make_training_data
+
+    path = make_training_data(
+        args.model, args.output_dir, n_targets=args.n_targets, n_per_target=args.n_per_target, seed=args.seed,
+        noise_sigma=args.noise_sigma, duration=args.duration, transient=args.transient, dt=args.dt,
+        chunk_size=args.chunk_size, n_processes=args.processes, scheduler=args.scheduler, progress=_progress(args),
+    )
+    payload = {"dataset": str(path), "model": args.model}
+    _emit(args, f"dataset: {path}", payload)
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from nwb_dicpop.inference.training import train
+
+    options = {} if args.max_minutes is None else {"max_minutes": args.max_minutes}
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    if args.learning_rate is not None:
+        options["learning_rate"] = args.learning_rate
+    card_path = train(
+        args.model, list(args.data), args.output, seed=args.seed, epochs=args.epochs, init_weights=args.init_weights,
+        n_threads=args.threads, allow_partial=args.allow_partial, **options,
+    )
+    card = _json.loads(Path(card_path).read_text())
+    payload = {"card": str(card_path), "validation": card["validation"], "training": card["training"]}
+    text = (f"weights: {Path(card_path).with_suffix('.pt')}\ncard: {card_path}\n"
+            f"validation MAE g_s {card['validation']['mae_g_s']:.3f}, g_u {card['validation']['mae_g_u']:.3f}, "
+            f"class accuracy {card['validation']['class_accuracy']:.4f}")
+    _emit(args, text, payload)
+    return EXIT_OK
+
+
+def _cmd_evaluate_network(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from nwb_dicpop.inference.evaluation import evaluate, record_evaluation
+    from nwb_dicpop.inference.predict import resolve_weights
+
+    report = evaluate(args.model, list(args.data), weights=args.weights, noisy_data_dir=args.noisy_data or None,
+                      seed=args.seed)
+    if args.record:
+        record_evaluation(resolve_weights(args.model, args.weights), args.record, report)
+    rows = [{"condition": name, **{k: metrics.get(k) for k in ("n_trains", "mae_g_s", "mae_g_u", "class_accuracy",
+                                                                "coverage90_g_s", "coverage90_g_u", "ood_fraction")}}
+            for name, metrics in report.items() if isinstance(metrics, dict) and "mae_g_s" in metrics]
+    _emit(args, pd.DataFrame(rows).round(4), report, f"Evaluation of {report['network']} ({args.model})")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
@@ -460,6 +513,46 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", help="an NWB file written by nwb-dicpop (processing/dicpop)")
     _common(show)
     show.set_defaults(func=_cmd_show)
+
+    gen = sub.add_parser("make-training-data", help="simulate a training set for the DIC network (resumable chunks)")
+    gen.add_argument("--model", required=True, help="model name: stg or da")
+    gen.add_argument("-o", "--output-dir", required=True, help="dataset folder (rerun the same command to resume)")
+    gen.add_argument("--n-targets", type=int, required=True, help="number of (g_s, g_u) targets, one population each")
+    gen.add_argument("--n-per-target", type=int, default=16, help="members per target population (default 16)")
+    gen.add_argument("--noise-sigma", type=float, default=0.0,
+                     help="injected current noise sigma in uA/cm^2 (default 0; the robust variants use 3 or 5)")
+    gen.add_argument("--duration", type=float, help="simulated time per member in s, transient included "
+                     "(default: STG 6, DA 12)")
+    gen.add_argument("--transient", type=float, help="discarded initial time in s (default 3)")
+    gen.add_argument("--dt", type=float, help="integration step in s (default: the model's)")
+    gen.add_argument("--chunk-size", type=int, default=1024, help="members per written chunk (default 1024)")
+    gen.add_argument("--processes", type=int, default=1, help="local worker processes (default 1)")
+    gen.add_argument("--scheduler", help="Dask scheduler address instead of --processes")
+    _common(gen)
+    gen.set_defaults(func=_cmd_make_training_data)
+
+    trn = sub.add_parser("train", help="train the DIC network on generated data (seeded)")
+    trn.add_argument("--model", required=True, help="model name: stg or da")
+    trn.add_argument("--data", required=True, action="append", help="dataset folder from make-training-data (repeatable)")
+    trn.add_argument("-o", "--output", required=True, help="weights stem <dir>/<model>-v<N> (.pt and .json written)")
+    trn.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
+    trn.add_argument("--max-minutes", type=float, help="wall-clock budget in minutes")
+    trn.add_argument("--batch-size", type=int, help="trains per batch (default 256)")
+    trn.add_argument("--learning-rate", type=float, help="peak AdamW learning rate (default 2e-3)")
+    trn.add_argument("--init-weights", help="weights card to start from (e.g. the STG network when training DA)")
+    trn.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    trn.add_argument("--allow-partial", action="store_true", help="train on the chunks written so far")
+    _common(trn)
+    trn.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate-network", help="accuracy, calibration and robustness of a network on test data")
+    ev.add_argument("--model", required=True, help="model name: stg or da")
+    ev.add_argument("--data", required=True, action="append", help="test dataset folder or .npz (repeatable)")
+    ev.add_argument("--noisy-data", action="append", help="test data simulated with current noise (repeatable)")
+    ev.add_argument("--weights", help="network weights (.json card); default the weights shipped for --model")
+    ev.add_argument("--record", metavar="NAME", help="store the report in the weights card under evaluation/NAME")
+    _common(ev)
+    ev.set_defaults(func=_cmd_evaluate_network)
     return parser
 
 

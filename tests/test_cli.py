@@ -78,3 +78,29 @@ def test_show_prints_results_of_an_annotated_file(tmp_path, capsys):
     assert payload["units"][2]["compensating_set"] == "CaS+H"
     assert main(["show", str(tmp_path / "missing.nwb")]) == 1
     assert "missing.nwb" in capsys.readouterr().err
+
+
+def test_training_data_train_and_evaluate_commands(tmp_path, capsys):
+    """make-training-data -> train -> evaluate-network, end to end at small scale."""
+    data = tmp_path / "data"
+    assert main(["make-training-data", "--model", "stg", "-o", str(data), "--n-targets", "6", "--n-per-target", "2",
+                 "--duration", "1.6", "--transient", "0.1", "--chunk-size", "6", "--seed", "5", "-q"]) == 0
+    assert (data / "dataset.npz").is_file()
+    assert len(list((data / "simulation").glob("chunk_*.parquet"))) == 2
+    stem = tmp_path / "weights" / "stg-v9"
+    capsys.readouterr()
+    assert main(["train", "--model", "stg", "--data", str(data), "-o", str(stem), "--epochs", "2",
+                 "--batch-size", "4", "--seed", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["training"]["seed"] == 1
+    card = stem.with_suffix(".json")
+    assert card.is_file() and stem.with_suffix(".pt").is_file()
+    assert main(["evaluate-network", "--model", "stg", "--data", str(data), "--weights", str(card),
+                 "--record", "tiny", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["network"] == "stg-v9"
+    assert report["clean"]["n_trains"] >= 1
+    assert json.loads(card.read_text())["evaluation"]["tiny"]["clean"] == report["clean"]
+    # the wrong model for the data is one clear error
+    assert main(["train", "--model", "da", "--data", str(data), "-o", str(tmp_path / "da-v1"), "--epochs", "1"]) == 1
+    assert "holds 'stg' trains" in capsys.readouterr().err
