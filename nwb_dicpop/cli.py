@@ -387,7 +387,7 @@ def _cmd_evaluate_network(args: argparse.Namespace) -> int:
     from nwb_dicpop.inference.predict import resolve_weights
 
     report = evaluate(args.model, list(args.data), weights=args.weights, noisy_data_dir=args.noisy_data or None,
-                      seed=args.seed)
+                      end_to_end=args.end_to_end, seed=args.seed)
     if args.record:
         record_evaluation(resolve_weights(args.model, args.weights), args.record, report)
     rows = [{"condition": name, **{k: metrics.get(k) for k in ("n_trains", "mae_g_s", "mae_g_u", "class_accuracy",
@@ -550,6 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, action="append", help="test dataset folder or .npz (repeatable)")
     ev.add_argument("--noisy-data", action="append", help="test data simulated with current noise (repeatable)")
     ev.add_argument("--weights", help="network weights (.json card); default the weights shipped for --model")
+    ev.add_argument("--end-to-end", type=int, default=0, metavar="N",
+                    help="also run N test trains through populations and Brian2 validation (20 members each)")
     ev.add_argument("--record", metavar="NAME", help="store the report in the weights card under evaluation/NAME")
     _common(ev)
     ev.set_defaults(func=_cmd_evaluate_network)

@@ -324,3 +324,17 @@ def test_train_hook_writes_versioned_weights(tmp_path):
         train("da", tmp_path / "data", tmp_path / "weights" / "da-v1", epochs=1, network_config=TINY)
     with pytest.raises(TypeError, match="Unknown training option"):
         train("stg", tmp_path / "data", tmp_path / "weights" / "stg-v8", epochs=1, batch_sise=3)
+
+
+def test_end_to_end_evaluation(trained):
+    from nwb_dicpop.inference.evaluation import evaluate_end_to_end
+
+    _, _, _, json_path = trained
+    test_set = synthetic_set(n_groups=4, per_group=1, seed=11)
+    report = evaluate_end_to_end(test_set, weights=json_path, n_trains=3, n_models=2, transient=0.2, seed=0)
+    assert report["n_trains"] == 3
+    assert report["n_models"] == 2
+    assert 0.0 <= report["mean_valid_fraction"] <= 1.0
+    assert report["n_failed"] == sum(report["failures"].values())
+    again = evaluate_end_to_end(test_set, weights=json_path, n_trains=3, n_models=2, transient=0.2, seed=0)
+    assert again == report  # seeded

@@ -21,7 +21,7 @@ from nwb_dicpop.inference.features import MIN_SPIKES, perturb_spike_trains
 from nwb_dicpop.inference.network import LoadedNetwork, load_network
 from nwb_dicpop.inference.predict import predict_arrays, resolve_weights
 
-__all__ = ["evaluate", "evaluate_network", "poisson_trains", "record_evaluation"]
+__all__ = ["evaluate", "evaluate_end_to_end", "evaluate_network", "poisson_trains", "record_evaluation"]
 
 Z90 = 1.6448536269514722
 
@@ -120,6 +120,63 @@ def poisson_trains(
     return trains
 
 
+def evaluate_end_to_end(
+    data: TrainingSet | str | Path | Sequence[str | Path],
+    *,
+    weights: str | Path | None = None,
+    model: str | None = None,
+    n_trains: int = 100,
+    n_models: int = 20,
+    transient: float = 3.0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Spike trains -> DICs -> populations -> simulation -> validation, on test trains.
+
+    ``n_trains`` non-silent trains are drawn from ``data`` (seeded) and run through
+    :func:`~nwb_dicpop.run_pipeline` with ``n_models`` members per train; each member is
+    simulated for ``transient`` seconds (discarded; 3 s in the training protocol) plus the data's
+    recorded duration, and scored against its input train by
+    :func:`~nwb_dicpop.validate_population`.
+
+    Returns
+    -------
+    dict
+        ``n_trains``, ``n_models``, ``mean_valid_fraction`` (the issue's end-to-end metric:
+        valid members averaged over the trains), its split by firing class, ``n_failed``
+        (trains that got no population, with their status in ``failures``).
+    """
+    from nwb_dicpop.containers import SpikeTrains
+    from nwb_dicpop.pipeline import run_pipeline
+
+    if not isinstance(data, TrainingSet):
+        data = load_training_data(data)
+    generator = np.random.default_rng(seed)
+    eligible = np.flatnonzero((data.labels > 0) & (data.n_spikes >= MIN_SPIKES))
+    chosen = np.sort(generator.choice(eligible, size=min(n_trains, eligible.size), replace=False))
+    trains = data.trains(chosen)
+    spikes = SpikeTrains(trains, unit_ids=[int(i) for i in chosen],
+                         t_start=[min(0.0, float(t[0])) for t in trains],
+                         t_stop=[max(data.duration, float(t[-1])) for t in trains])
+    result = run_pipeline(spikes, model=model or data.model_name, n_models=n_models, weights=weights, seed=seed,
+                          duration=transient + data.duration, transient=transient, write=False)
+    summary = result.summary
+    ok = summary["status"] == "ok"
+    labels = data.labels[chosen]
+    report: dict[str, Any] = {
+        "n_trains": int(chosen.size),
+        "n_models": int(n_models),
+        "mean_valid_fraction": float(summary.loc[ok, "valid_fraction"].fillna(0.0).sum() / max(chosen.size, 1)),
+        "n_failed": int((~ok).sum()),
+        "failures": summary.loc[~ok, "status"].value_counts().to_dict(),
+    }
+    for label, name in ((1, "spiking"), (2, "bursting")):
+        rows = (labels == label) & ok.to_numpy()
+        report[f"mean_valid_fraction_{name}"] = (
+            float(summary.loc[rows, "valid_fraction"].mean()) if rows.any() else float("nan")
+        )
+    return report
+
+
 def evaluate(
     model: str,
     data_dir: str | Path | Sequence[str | Path],
@@ -129,6 +186,7 @@ def evaluate(
     jitters: Sequence[float] = (0.001, 0.002, 0.005),
     drop_fraction: float = 0.05,
     poisson_rates: Sequence[float] = (2.0, 5.0, 10.0, 15.0, 30.0),
+    end_to_end: int = 0,
     seed: int = 0,
 ) -> dict[str, Any]:
     """The issue's evaluation report for one model (CLI hook).
@@ -148,6 +206,9 @@ def evaluate(
         Spike deletion probability for the robustness row.
     poisson_rates : sequence of float
         Rates (Hz) of the Poisson trains (recorded duration of the test data).
+    end_to_end : int
+        Test trains run through :func:`evaluate_end_to_end` (0: skip; it simulates
+        20 members per train).
     seed : int
 
     Returns
@@ -180,6 +241,9 @@ def evaluate(
             "mean_g_u": float(out.mean[:, 1].mean()),
         }
     report["poisson"] = poisson
+    if end_to_end > 0:
+        report["end_to_end"] = evaluate_end_to_end(data, weights=loaded.path, model=model, n_trains=end_to_end,
+                                                   seed=seed)
     return report
 
 
