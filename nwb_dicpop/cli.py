@@ -369,7 +369,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         options["learning_rate"] = args.learning_rate
     card_path = train(
         args.model, list(args.data), args.output, seed=args.seed, epochs=args.epochs, init_weights=args.init_weights,
-        n_threads=args.threads, allow_partial=args.allow_partial, **options,
+        n_threads=args.threads, allow_partial=args.allow_partial, n_chunks=args.n_chunks, **options,
     )
     card = _json.loads(Path(card_path).read_text())
     payload = {"card": str(card_path), "validation": card["validation"], "training": card["training"]}
@@ -394,6 +394,17 @@ def _cmd_evaluate_network(args: argparse.Namespace) -> int:
                                                                 "coverage90_g_s", "coverage90_g_u", "ood_fraction")}}
             for name, metrics in report.items() if isinstance(metrics, dict) and "mae_g_s" in metrics]
     _emit(args, pd.DataFrame(rows).round(4), report, f"Evaluation of {report['network']} ({args.model})")
+    return EXIT_OK
+
+
+def _cmd_model_card(args: argparse.Namespace) -> int:
+    from nwb_dicpop.inference.card import render_model_card
+
+    text = render_model_card()
+    if args.output:
+        write_text_atomic(Path(args.output), text)
+    elif not args.quiet:
+        print(text, end="")
     return EXIT_OK
 
 
@@ -542,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--init-weights", help="weights card to start from (e.g. the STG network when training DA)")
     trn.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     trn.add_argument("--allow-partial", action="store_true", help="train on the chunks written so far")
+    trn.add_argument("--n-chunks", type=int, help="train on the first N finished chunks of each dataset (reproducible)")
     _common(trn)
     trn.set_defaults(func=_cmd_train)
 
@@ -555,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--record", metavar="NAME", help="store the report in the weights card under evaluation/NAME")
     _common(ev)
     ev.set_defaults(func=_cmd_evaluate_network)
+
+    card = sub.add_parser("model-card", help="render the model card of the shipped networks (Markdown)")
+    card.add_argument("-o", "--output", help="file to write (e.g. docs/model_card.md); default print")
+    _common(card)
+    card.set_defaults(func=_cmd_model_card)
     return parser
 
 

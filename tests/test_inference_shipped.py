@@ -55,3 +55,17 @@ def test_stg_network_separates_spiking_from_bursting():
     est = infer_dics([np.arange(0.0, 3.0, 0.1), np.sort(np.concatenate([np.arange(0, 3, 0.4) + d for d in (0, 0.01, 0.02, 0.03)]))])
     assert est.firing_class == ("spiking", "bursting")
     assert est.g_s[0] > 0 > est.g_s[1]
+
+
+def test_model_card_in_docs_matches_the_shipped_cards(tmp_path):
+    """docs/model_card.md is the rendering of the shipped JSON cards (regenerate with model-card)."""
+    from nwb_dicpop.cli import main
+    from nwb_dicpop.inference.card import render_model_card
+
+    text = render_model_card()
+    for model in available_weights():
+        assert f"({model.upper()} model)" in text
+    docs = Path(__file__).parents[1] / "docs" / "model_card.md"
+    assert docs.read_text() == text, "run `nwb-dicpop model-card -o docs/model_card.md`"
+    assert main(["model-card", "-o", str(tmp_path / "card.md")]) == 0
+    assert (tmp_path / "card.md").read_text() == text

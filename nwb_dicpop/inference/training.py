@@ -497,9 +497,8 @@ def train(
     from nwb_dicpop.models import get_model
 
     spec = get_model(model)
-    data = load_training_data(
-        data_dir if isinstance(data_dir, list) else [data_dir], allow_partial=allow_partial, n_chunks=n_chunks
-    )
+    paths = [Path(p) for p in (data_dir if isinstance(data_dir, list) else [data_dir])]
+    data = load_training_data(paths, allow_partial=allow_partial, n_chunks=n_chunks)
     if data.model_name != spec.name:
         msg = f"`data_dir` holds {data.model_name!r} trains but `model` is {model!r}; pass matching ones."
         raise ValueError(msg)
@@ -527,9 +526,31 @@ def train(
         version=version,
         threshold=spec.threshold,
         initialised_from=None if init_weights is None else Path(init_weights).stem,
-        data={"paths": [str(p) for p in (data_dir if isinstance(data_dir, list) else [data_dir])],
-              "n_chunks": n_chunks, "n_trains": len(data), "duration": data.duration},
+        data={"paths": [str(p) for p in paths], "n_chunks": n_chunks, "n_trains": len(data), "duration": data.duration,
+              "partial": bool(allow_partial or n_chunks is not None), "generation": _manifests(paths)},
+        hardware=_hardware(),
         history=result.history,
     )
     _, json_path = save_network(result.network, stem, card=card)
     return json_path
+
+
+def _manifests(paths: list[Path]) -> list[dict[str, Any]]:
+    """The generation settings (``manifest.json``) of each dataset directory, where present."""
+    import json
+
+    out = []
+    for path in paths:
+        manifest = (path if path.is_dir() else path.parent) / "manifest.json"
+        out.append(json.loads(manifest.read_text()) if manifest.is_file() else {})
+    return out
+
+
+def _hardware() -> dict[str, Any]:
+    """Where the training ran (for the model card)."""
+    import os
+    import platform
+
+    return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "cuda": bool(torch.cuda.is_available()), "python": platform.python_version()}
