@@ -15,7 +15,7 @@ from nwb_dicpop._validation import check_choice, check_finite_array
 from nwb_dicpop.models import NeuronModel, get_model
 from nwb_dicpop.models.kernel import ModelKernel, kernel_for
 
-__all__ = ["check_set", "compensate", "compensate_sets", "dics_at"]
+__all__ = ["check_set", "compensate", "compensate_sets", "dics_at", "rows_all"]
 
 _ROWS = {"g_f": 0, "g_s": 1, "g_u": 2}
 
@@ -91,12 +91,243 @@ def compensate_sets(
     among them (via ``Ca_inf``).  With one such conductance the fixed point ``c = G(c)`` is
     accelerated by secant steps on that scalar (plain substitution otherwise).
     """
+    at_v = kernel.at_voltage(float(voltage))
+    plan = _plan(kernel, at_v, unknown, rows, g.shape[1])
+    if plan is not None:
+        return _compensate_static(kernel, at_v, plan, g, goal, voltage, tolerance, max_iterations)
+    return _compensate_general(kernel, at_v, g, goal, unknown, rows, voltage, tolerance, max_iterations)
+
+
+class _Plan:
+    """Constants of one solve (voltage, unknowns, rows) whose matrix is conductance-free.
+
+    When no unknown is a calcium-gated current, the matrix of the unknowns is the static one:
+    the 2x2 / 3x3 closed forms of :func:`_batched_solve` then have scalar coefficients (the
+    same arithmetic on far fewer arrays), and the known part of the right-hand side is
+    computed once.  Only the calcium-gated columns that are kept change with ``Ca_inf``.
+    Scalars are held as 0-d arrays: numpy combines them with arrays faster than numbers.
+    """
+
+    def __init__(self, kernel: ModelKernel, at_v: Any, unknown: list[int], rows: list[int], n_cond: int) -> None:
+        self.unknown = list(unknown)
+        self.rows = list(rows)
+        self.known = [j for j in range(n_cond) if j not in unknown]
+        static = at_v.static[rows]
+        self.static_known = static[:, self.known]
+        m = static[:, unknown]  # entries as numpy scalars, as _batched_solve reads them
+        if len(unknown) == 2:
+            a, b, c, d = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
+            self.coefficients = tuple(np.array(x) for x in (a, b, c, d, a * d - b * c))
+        else:
+            cols = [tuple(m[r, i] for r in range(3)) for i in range(3)]
+            (a0, a1, a2), (b0, b1, b2), (c0, c1, c2) = cols
+            minors = (b1 * c2 - b2 * c1, a1 * c2 - a2 * c1, a1 * b2 - a2 * b1)
+            self.coefficients = tuple(np.array(x) for x in (a0, a1, a2, b0, b1, b2, c0, c1, c2, *minors, _det3_rows(*cols)))
+        self.kept = [(j, func) for j, func in at_v.functions if j not in unknown]
+        self.kept_columns = [j for j, _ in self.kept]
+        calcium_unknowns = [k for k, j in enumerate(unknown) if j in kernel.calcium_currents]
+        self.calcium_unknown = calcium_unknowns[0] if calcium_unknowns else None
+        self.calcium_slot = None
+        if self.calcium_unknown is not None:
+            self.calcium_slot = kernel.calcium_currents.index(unknown[self.calcium_unknown])
+            self.alpha, self.minus_alpha, self.beta = (np.array(x) for x in (at_v.alpha, -at_v.alpha, at_v.beta))
+        self.small = np.array(1e-12)
+
+
+def _plan(kernel: ModelKernel, at_v: Any, unknown: list[int], rows: list[int], n_cond: int) -> _Plan | None:
+    key = (tuple(unknown), tuple(rows), n_cond)
+    plan = at_v.plans.get(key, False)
+    if plan is False:
+        calcium_unknowns = [j for j in unknown if j in kernel.calcium_currents]
+        kept = [j for j in kernel.calcium_dependent_currents if j not in unknown]
+        fast = (
+            len(unknown) == len(rows) in (2, 3)
+            and len(kept) == len(kernel.calcium_dependent_currents)
+            and (not calcium_unknowns or (len(calcium_unknowns) == 1 and bool(kept)))
+        )
+        plan = _Plan(kernel, at_v, unknown, rows, n_cond) if fast else None
+        at_v.plans[key] = plan
+    return plan
+
+
+def _solve_static(coefficients: tuple[np.ndarray, ...], rhs: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`_batched_solve` for one constant matrix and per-row right-hand sides.
+
+    The same products and sums as the closed forms there (Cramer's rule), with the
+    matrix-only minors precomputed and the products shared between the three unknowns.
+    """
+    if len(rhs) == 2:
+        a, b, c, d, det = coefficients
+        r0, r1 = rhs
+        out = [(d * r0 - b * r1) / det, (a * r1 - c * r0) / det]
+    else:
+        a0, a1, a2, b0, b1, b2, c0, c1, c2, m0, m1, m2, det = coefficients
+        r0, r1, r2 = rhs
+        rc = r1 * c2 - r2 * c1
+        q, p = r1 * b2, r2 * b1
+        ra = a1 * r2 - a2 * r1
+        out = [
+            (r0 * m0 - b0 * rc + c0 * (q - p)) / det,
+            (a0 * rc - r0 * m1 + c0 * ra) / det,
+            (a0 * (p - q) - b0 * ra + r0 * m2) / det,
+        ]
+    finite = np.isfinite(out[0])
+    for x in out[1:]:
+        finite &= np.isfinite(x)
+    if np.count_nonzero(finite) != finite.size:
+        bad = ~finite
+        for x in out:
+            x[bad] = np.inf
+    return out
+
+
+def _compensate_static(
+    kernel: ModelKernel,
+    at_v: Any,
+    plan: _Plan,
+    g: np.ndarray,
+    goal: np.ndarray,
+    voltage: float,
+    tolerance: float,
+    max_iterations: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    unknown, rows = plan.unknown, plan.rows
+    leak = g[:, kernel.leak_index]
+    known_part = g[:, plan.known] @ plan.static_known.T
+    goal_rows = [goal[:, i] for i in range(len(rows))]
+    base_rhs = [goal_rows[i] * leak - known_part[:, i] for i in range(len(rows))]
+    kept = [(g[:, j], func) for j, func in plan.kept]
+    coefficients = plan.coefficients
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if plan.calcium_unknown is None:
+            parts_all = []
+            rhs = base_rhs
+            if kept:
+                calcium = at_v.calcium(g)
+                for g_j, func in kept:
+                    parts = func(*calcium)
+                    parts_all.append(parts)
+                    rhs = [rhs[i] - parts[r] * g_j for i, r in enumerate(rows)]
+            solution = _solve_static(coefficients, rhs)
+            n_iterations = 1
+        else:
+            # Fixed point on the calcium conductance c (see _compensate_general); the matrix is
+            # constant, so only Ca_inf and the kept calcium-gated columns change with c.
+            k, slot = plan.calcium_unknown, plan.calcium_slot
+            g_ca = g[:, at_v.calcium_index]
+            unit, d_unit = at_v.unit_current, at_v.d_unit_current
+            alpha, minus_alpha, beta, small = plan.alpha, plan.minus_alpha, plan.beta, plan.small
+            tol = np.array(tolerance)
+            n = g.shape[0]
+            c = g[:, unknown[k]].copy()
+            previous_c = previous_f = None
+            solution = [g[:, j] for j in unknown]
+            n_iterations = 0
+            for n_iterations in range(1, max_iterations + 1):  # noqa: B007 - used after the loop
+                g_ca[:, slot] = c
+                calcium = (beta - alpha * (g_ca @ unit), minus_alpha * (g_ca @ d_unit))
+                rhs = base_rhs
+                for g_j, func in kept:
+                    parts = func(*calcium)
+                    rhs = [rhs[i] - parts[r] * g_j for i, r in enumerate(rows)]
+                solution = _solve_static(coefficients, rhs)
+                mapped = solution[k]
+                f = mapped - c  # fixed-point defect
+                converged = np.abs(f) <= tol * np.maximum(np.abs(mapped), small)
+                # stop when every member has converged or has a non-finite defect
+                n_converged = np.count_nonzero(converged)
+                if n_converged == n:
+                    break
+                finite = np.isfinite(f)
+                if np.count_nonzero(finite) <= n_converged and not np.count_nonzero(finite & ~converged):
+                    break
+                next_c = mapped
+                if previous_c is not None:
+                    slope = (f - previous_f) / (c - previous_c)
+                    step = c - f / slope
+                    next_c = np.where(np.isfinite(step) & (np.abs(slope) > small), step, mapped)
+                previous_c, previous_f = c, f
+                c = np.where(converged, c, next_c)
+            # the columns at the solution (its calcium conductance is the last mapped value)
+            g_ca[:, slot] = solution[k]
+            calcium = (beta - alpha * (g_ca @ unit), minus_alpha * (g_ca @ d_unit))
+            parts_all = [func(*calcium) for _, func in kept]
+        for j, x in zip(unknown, solution, strict=True):
+            g[:, j] = x
+        dics = _dics_from_parts(kernel, at_v, g, plan.kept_columns, parts_all)
+        residual = _residual_rows(dics, goal_rows, rows)
+    return g, residual, dics, n_iterations
+
+
+def _residual_rows(dics: np.ndarray, goal_rows: list[np.ndarray], rows: list[int]) -> np.ndarray:
+    """``np.linalg.norm(dics[:, rows] - goal, axis=1)`` (same sums), non-finite -> inf."""
+    total = None
+    for i, r in enumerate(rows):
+        e = dics[:, r] - goal_rows[i]
+        e = e * e
+        total = e if total is None else total + e
+    residual = np.sqrt(total)
+    residual[~np.isfinite(residual)] = np.inf
+    return residual
+
+
+def _dics_from_parts(
+    kernel: ModelKernel, at_v: Any, g: np.ndarray, columns: list[int], parts_all: list[list[Any]]
+) -> np.ndarray:
+    """:func:`dics_at` given the calcium-gated columns at ``g`` (already evaluated)."""
+    finite = _rows_finite(g)
+    if not finite.all():
+        return dics_at(kernel, g, at_v.voltage)
+    sens = np.repeat(at_v.static[None], g.shape[0], axis=0)
+    for j, parts in zip(columns, parts_all, strict=True):
+        for x in range(3):
+            sens[:, x, j] = parts[x]
+    return np.einsum("nxj,nj->nx", sens, g) / g[:, kernel.leak_index, None]
+
+
+def _rows_finite(g: np.ndarray) -> np.ndarray:
+    """``np.isfinite(g).all(axis=1)``."""
+    return rows_all(np.isfinite(g))
+
+
+_TRUE_BYTES = np.uint64(0x0101010101010101)
+
+
+def rows_all(mask: np.ndarray) -> np.ndarray:
+    """``mask.all(axis=1)`` for a boolean table, reading 8 columns per machine word.
+
+    numpy reduces a short last axis row by row (slow on thousands of narrow rows); here the
+    rows are padded with True to a multiple of 8 bytes and compared as 64-bit words.
+    """
+    n, k = mask.shape
+    width = max(1, -(-k // 8))
+    if k != 8 * width or not mask.flags.c_contiguous:
+        padded = np.ones((n, 8 * width), dtype=bool)
+        padded[:, :k] = mask
+        mask = padded
+    words = mask.view(np.uint64) == _TRUE_BYTES
+    out = words[:, 0]
+    for i in range(1, width):
+        out &= words[:, i]
+    return out
+
+
+def _compensate_general(
+    kernel: ModelKernel,
+    at_v: Any,
+    g: np.ndarray,
+    goal: np.ndarray,
+    unknown: list[int],
+    rows: list[int],
+    voltage: float,
+    tolerance: float,
+    max_iterations: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     n_cond = g.shape[1]
     known = [j for j in range(n_cond) if j not in unknown]
     calcium_unknowns = [k for k, j in enumerate(unknown) if j in kernel.calcium_currents]
     leak = g[:, kernel.leak_index]
 
-    at_v = kernel.at_voltage(float(voltage))
     static = at_v.static[rows]
     static_unknown = static[:, unknown]
     static_known = static[:, known]
@@ -185,6 +416,11 @@ def _det3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
         - b[:, 0] * (a[:, 1] * c[:, 2] - a[:, 2] * c[:, 1])
         + c[:, 0] * (a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1])
     )
+
+
+def _det3_rows(a: Any, b: Any, c: Any) -> Any:
+    """:func:`_det3` with columns given as sequences of 3 entries (scalars or arrays)."""
+    return a[0] * (b[1] * c[2] - b[2] * c[1]) - b[0] * (a[1] * c[2] - a[2] * c[1]) + c[0] * (a[1] * b[2] - a[2] * b[1])
 
 
 def _residual(

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nwb_dicpop._solver import check_set, compensate, compensate_sets, dics_at
+from nwb_dicpop._solver import check_set, compensate, compensate_sets, dics_at, rows_all
 from nwb_dicpop._validation import (
     check_choice,
     check_finite_array,
@@ -67,9 +67,12 @@ def _draw_base(spec: NeuronModel, kernel: ModelKernel, n: int, rng: np.random.Ge
     variance = (high - low) ** 2 / 12.0
     unknown = [spec.index(name) for name in recipe.compensating]
     goal = np.array([recipe.g_f, recipe.g_s, recipe.g_u])
-    out = np.empty((0, spec.n_conductances))
+    sampled = [(spec.index(name), lo, hi) for name, (lo, hi) in recipe.sampled.items()]
+    fixed = [(spec.index(name), value) for name, value in recipe.fixed.items()]
+    parts: list[np.ndarray] = []
+    n_drawn = 0
     for _ in range(100):
-        missing = n - out.shape[0]
+        missing = n - n_drawn
         if missing <= 0:
             break
         size = missing + max(4, missing // 10)
@@ -77,18 +80,21 @@ def _draw_base(spec: NeuronModel, kernel: ModelKernel, n: int, rng: np.random.Ge
         leak = rng.gamma(mean**2 / variance, variance / mean, size)
         factor = leak / mean
         g[:, kernel.leak_index] = leak
-        for name, (lo, hi) in recipe.sampled.items():
-            g[:, spec.index(name)] = rng.uniform(lo, hi, size) * factor
-        for name, value in recipe.fixed.items():
-            g[:, spec.index(name)] = value * factor
+        for j, lo, hi in sampled:
+            g[:, j] = rng.uniform(lo, hi, size) * factor
+        for j, value in fixed:
+            g[:, j] = value * factor
         g, residual, _, _ = compensate_sets(
             kernel, g, np.broadcast_to(goal, (size, 3)), unknown, [0, 1, 2], spec.threshold, 1e-12, 100
         )
         valid = _valid(spec, g, residual, 1e-6)
-        out = np.concatenate([out, g[valid]])
-    if out.shape[0] < n:
+        kept = g if valid.all() else g[valid]
+        parts.append(kept)
+        n_drawn += kept.shape[0]
+    if n_drawn < n:
         msg = f"Could not draw a spiking base population for model {spec.name!r}; check its recipe."
         raise RuntimeError(msg)
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return out[:n]
 
 
@@ -99,11 +105,33 @@ def _limits(spec: NeuronModel) -> np.ndarray:
     return limits
 
 
+_LIMIT_TABLES: dict[NeuronModel, tuple[np.ndarray, np.ndarray, bool]] = {}
+
+
+def _limit_tables(spec: NeuronModel, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Lower and upper limits repeated on ``n`` rows (contiguous: numpy compares them far
+    faster than a broadcast row), and whether all limits are finite."""
+    tables = _LIMIT_TABLES.get(spec)
+    if tables is None or tables[0].shape[0] < n:
+        limits = _limits(spec)
+        rows = max(n, 2048)
+        low = np.repeat(limits[None, :, 0], rows, axis=0)
+        high = np.repeat(limits[None, :, 1], rows, axis=0)
+        tables = _LIMIT_TABLES[spec] = (low, high, bool(np.isfinite(limits).all()))
+    return tables[0][:n], tables[1][:n], tables[2]
+
+
 def _valid(spec: NeuronModel, g: np.ndarray, residual: np.ndarray, max_residual: float) -> np.ndarray:
-    limits = _limits(spec)
+    """Finite, within ``conductance_limits`` and residual <= ``max_residual``, per row."""
+    low, high, finite_limits = _limit_tables(spec, g.shape[0])
     with np.errstate(invalid="ignore"):
-        inside = np.all((g >= limits[:, 0]) & (g <= limits[:, 1]), axis=1)
-    return inside & np.isfinite(g).all(axis=1) & (residual <= max_residual)
+        inside = g >= low
+        inside &= g <= high
+    if not finite_limits:  # NaN fails both comparisons, +-inf one of them when limits are finite
+        inside &= np.isfinite(g)
+    ok = rows_all(inside)
+    ok &= residual <= max_residual
+    return ok
 
 
 def generate_spiking_population(
@@ -402,27 +430,37 @@ def _draw_round(spec: NeuronModel, kernel: ModelKernel, jobs: list[_Job], tolera
         size = int(np.ceil(job.remaining / max(acceptance, 0.02) * 1.1)) + 2
         size = min(size, 50 * job.needed + 100)
         base = _draw_base(spec, kernel, size, job.rng)
-        targets = np.broadcast_to(job.mean, (size, 2)).copy()
+        targets = np.repeat(job.mean[None], size, axis=0)
         if np.any(job.std > 0):
             targets += job.std * job.rng.standard_normal((size, 2))
         by_pair.setdefault(job.pair, []).append((job, base, targets))
     for pair, items in by_pair.items():
         unknown = check_set(spec, pair, size=2)
-        g = np.concatenate([base for _, base, _ in items])
-        goal = np.concatenate([targets for _, _, targets in items])
+        if len(items) == 1:
+            g, goal = items[0][1], items[0][2]
+        else:
+            g = np.concatenate([base for _, base, _ in items])
+            goal = np.concatenate([targets for _, _, targets in items])
         g, residual, dics, n_iter = compensate_sets(kernel, g, goal, unknown, [1, 2], spec.threshold, tolerance, 200)
         valid = _valid(spec, g, residual, max_residual)
         start = 0
         for job, base, _ in items:
             stop = start + base.shape[0]
             ok = valid[start:stop]
+            n_ok = int(np.count_nonzero(ok))
             job.drawn += base.shape[0]
-            job.n_valid += int(ok.sum())
+            job.n_valid += n_ok
             job.n_iterations = max(job.n_iterations, n_iter)
-            job.accepted.append(g[start:stop][ok])
-            job.accepted_targets.append(goal[start:stop][ok])
-            job.accepted_residual.append(residual[start:stop][ok])
-            job.accepted_dics.append(dics[start:stop][ok])
+            if n_ok == stop - start:  # all valid: keep the slices, no copy
+                job.accepted.append(g[start:stop])
+                job.accepted_targets.append(goal[start:stop])
+                job.accepted_residual.append(residual[start:stop])
+                job.accepted_dics.append(dics[start:stop])
+            else:
+                job.accepted.append(g[start:stop][ok])
+                job.accepted_targets.append(goal[start:stop][ok])
+                job.accepted_residual.append(residual[start:stop][ok])
+                job.accepted_dics.append(dics[start:stop][ok])
             start = stop
 
 
