@@ -196,7 +196,7 @@ def _compensate_static(
     known_part = g[:, plan.known] @ plan.static_known.T
     goal_rows = [goal[:, i] for i in range(len(rows))]
     base_rhs = [goal_rows[i] * leak - known_part[:, i] for i in range(len(rows))]
-    kept = [(g[:, j], func) for j, func in plan.kept]
+    kept = [(np.ascontiguousarray(g[:, j]), func) for j, func in plan.kept]
     coefficients = plan.coefficients
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if plan.calcium_unknown is None:

@@ -392,8 +392,8 @@ def _generate(
     check_positive("n_models", n_models, integer=True)
     check_positive("tolerance", tolerance)
     check_positive("max_residual", max_residual)
-    means = np.stack([check_finite_array("g_s", g_s), check_finite_array("g_u", g_u)], axis=1)
-    stds = np.stack([check_finite_array("g_s_std", g_s_std), check_finite_array("g_u_std", g_u_std)], axis=1)
+    means = _pairs(check_finite_array("g_s", g_s), check_finite_array("g_u", g_u))
+    stds = _pairs(check_finite_array("g_s_std", g_s_std), check_finite_array("g_u_std", g_u_std))
     if np.any(stds < 0):
         msg = f"`g_s_std` and `g_u_std` must be >= 0; got {stds.min():.4g}."
         raise ValueError(msg)
@@ -413,13 +413,28 @@ def _generate(
     seed = seed_of(rng)
     return [
         _population(
-            spec, kernel, np.concatenate(job.accepted)[: job.needed], np.concatenate(job.accepted_targets)[: job.needed],
+            spec, kernel, _first(job.accepted, job.needed), _first(job.accepted_targets, job.needed),
             job.mean, job.std, job.pair, job.n_iterations, job.drawn - job.n_valid, seed, uid,
-            thresholds=thresholds, residual=np.concatenate(job.accepted_residual)[: job.needed],
-            dics=np.concatenate(job.accepted_dics)[: job.needed],
+            thresholds=thresholds, residual=_first(job.accepted_residual, job.needed),
+            dics=_first(job.accepted_dics, job.needed),
         )
         for job, uid in zip(jobs, unit_ids, strict=True)
     ]
+
+
+def _pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``np.stack([first, second], axis=1)`` for two arrays of one shape (cheaper)."""
+    if first.ndim != 1 or first.shape != second.shape:
+        return np.stack([first, second], axis=1)
+    out = np.empty((first.shape[0], 2))
+    out[:, 0] = first
+    out[:, 1] = second
+    return out
+
+
+def _first(parts: list[np.ndarray], n: int) -> np.ndarray:
+    """The first ``n`` rows of the concatenated ``parts`` (the caller copies them)."""
+    return parts[0][:n] if len(parts) == 1 else np.concatenate(parts)[:n]
 
 
 def _draw_round(spec: NeuronModel, kernel: ModelKernel, jobs: list[_Job], tolerance: float, max_residual: float) -> None:
