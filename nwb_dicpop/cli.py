@@ -388,6 +388,9 @@ def _cmd_evaluate_network(args: argparse.Namespace) -> int:
 
     report = evaluate(args.model, list(args.data), weights=args.weights, noisy_data_dir=args.noisy_data or None,
                       end_to_end=args.end_to_end, seed=args.seed)
+    import shlex
+
+    report["command"] = shlex.join(["nwb-dicpop", *args.argv])
     if args.record:
         record_evaluation(resolve_weights(args.model, args.weights), args.record, report)
     rows = [{"condition": name, **{k: metrics.get(k) for k in ("n_trains", "mae_g_s", "mae_g_u", "class_accuracy",
@@ -585,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nwb-dicpop`` with ``argv`` (``sys.argv[1:]`` when None); return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
