@@ -199,7 +199,8 @@ def evaluate(
     weights : optional
         Network to evaluate (default: the newest shipped one).
     noisy_data_dir : path(s), optional
-        Test dataset(s) simulated with current noise.
+        Test datasets simulated with current noise, one report entry ``noise_sigma_<sigma>``
+        per dataset.
     jitters : sequence of float
         Spike jitters (seconds) for the robustness rows.
     drop_fraction : float
@@ -214,7 +215,7 @@ def evaluate(
     Returns
     -------
     dict
-        ``{"clean": metrics, "jitter_1ms": ..., "drop_5pct": ..., "noisy": ..., "poisson": {...}}``.
+        ``{"clean": metrics, "jitter_1ms": ..., "drop_5pct": ..., "noise_sigma_3": ..., "poisson": {...}}``.
     """
     data = load_training_data(data_dir)
     loaded = load_network(resolve_weights(model, weights))
@@ -226,7 +227,11 @@ def evaluate(
             data, weights=loaded, drop_fraction=drop_fraction, rng=seed + 100
         )
     if noisy_data_dir is not None:
-        report["noisy"] = evaluate_network(load_training_data(noisy_data_dir), weights=loaded)
+        folders = [noisy_data_dir] if isinstance(noisy_data_dir, (str, Path)) else list(noisy_data_dir)
+        for folder in folders:  # one row per noise level
+            noisy = load_training_data(folder)
+            sigma = float(np.max(noisy.noise_sigma, initial=0.0))
+            report[f"noise_sigma_{sigma:g}"] = evaluate_network(noisy, weights=loaded)
     poisson: dict[str, Any] = {}
     for rate in poisson_rates:
         trains = [t for t in poisson_trains([rate], duration=data.duration, n_per_rate=200, rng=seed) if t.size >= MIN_SPIKES]
