@@ -14,6 +14,7 @@ from nwb_dicpop.inference.data import TrainingSet
 from nwb_dicpop.inference.features import (
     encode_spike_trains,
     firing_class_labels,
+    network_inputs,
     perturb_spike_trains,
     summary_inputs,
 )
@@ -89,6 +90,23 @@ def test_tokens_of_hand_made_trains():
     np.testing.assert_allclose(batch.summary[0], [1e3 / isi.mean(), 4.0, isi.std() / isi.mean()])
 
 
+def test_burst_summaries_of_hand_made_trains():
+    bursts = burst_train(4, 0.2, intra=0.01)  # 4 spikes 10 ms apart, every 200 ms
+    batch = encode_spike_trains([bursts, regular_train(10.0)])
+    short, long, fraction = batch.bursts[0]
+    assert short == pytest.approx(10.0)
+    assert long == pytest.approx(170.0)
+    assert fraction == pytest.approx(1 / 4, abs=0.02)
+    np.testing.assert_allclose(batch.bursts[1, :2], [100.0, 100.0])  # tonic: no long ISIs
+    assert batch.bursts[1, 2] == 0.0
+    inputs = network_inputs(batch)
+    assert inputs.shape == (2, 6)
+    np.testing.assert_array_equal(inputs[:, :3], summary_inputs(batch.summary))
+    assert network_inputs(batch, 3).shape == (2, 3)
+    with pytest.raises(ValueError, match="n_inputs"):
+        network_inputs(batch, 4)
+
+
 def test_max_spikes_cap_is_reported():
     train = np.arange(100) * 0.01
     batch = encode_spike_trains([train, train[:10]], max_spikes=20)
@@ -134,10 +152,10 @@ def test_network_shapes_and_padding_invariance():
     short, long = regular_train(10.0), burst_train(3, 0.2)
     alone = encode_spike_trains([short])
     together = encode_spike_trains([short, long])
-    args = [torch.from_numpy(x) for x in (together.tokens, together.mask, summary_inputs(together.summary))]
+    args = [torch.from_numpy(x) for x in (together.tokens, together.mask, network_inputs(together))]
     mean, log_sigma, logits = net(*args)
     assert mean.shape == log_sigma.shape == logits.shape == (2, 2)
-    single = net(*[torch.from_numpy(x) for x in (alone.tokens, alone.mask, summary_inputs(alone.summary))])
+    single = net(*[torch.from_numpy(x) for x in (alone.tokens, alone.mask, network_inputs(alone))])
     torch.testing.assert_close(single[0][0], mean[0], atol=1e-5, rtol=1e-5)
 
 

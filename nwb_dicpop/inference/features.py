@@ -38,6 +38,7 @@ __all__ = [
     "TokenBatch",
     "encode_spike_trains",
     "firing_class_labels",
+    "network_inputs",
     "perturb_spike_trains",
     "summary_inputs",
     "summary_statistics",
@@ -51,7 +52,15 @@ DEFAULT_MAX_SPIKES = 1024
 """Default cap on the number of spikes read per train (the first ``max_spikes`` are used)."""
 SUMMARY_NAMES = ("rate", "n_spikes", "isi_cv")
 """Train-level summaries: ISI-based rate (Hz), spike count, ISI coefficient of variation."""
+BURST_NAMES = ("short_isi", "long_isi", "long_fraction")
+"""Burst summaries: the ISIs of a bursting train split at ``(max ISI + min ISI) / 2`` (the burst
+rule of science.md 8): mean short ISI (ms), mean long ISI (ms) and the fraction of long ISIs
+(about one over the spikes per burst); for a tonic train both means are the mean ISI and the
+fraction is 0."""
 N_TOKEN_FEATURES = 2
+N_SUMMARY_INPUTS = len(SUMMARY_NAMES) + len(BURST_NAMES)
+"""Width of the train-level input vector of networks trained by this version (see
+:func:`network_inputs`); networks with 3 read :func:`summary_inputs` only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,8 @@ class TokenBatch:
         Spikes in each input train.
     n_spikes_used : ndarray of int, shape (n_trains,)
         Spikes actually read (``min(n_spikes, max_spikes)``).
+    bursts : ndarray of float64, shape (n_trains, 3)
+        :data:`BURST_NAMES` of the spikes used.
     """
 
     tokens: np.ndarray
@@ -77,6 +88,7 @@ class TokenBatch:
     summary: np.ndarray
     n_spikes: np.ndarray
     n_spikes_used: np.ndarray
+    bursts: np.ndarray
 
     @property
     def n_trains(self) -> int:
@@ -139,8 +151,9 @@ def encode_spike_trains(
     tokens = np.zeros((n, width, N_TOKEN_FEATURES), dtype=np.float32)
     mask = np.zeros((n, width), dtype=bool)
     summary = np.zeros((n, len(SUMMARY_NAMES)), dtype=np.float64)
+    bursts = np.zeros((n, len(BURST_NAMES)), dtype=np.float64)
     if n == 0:
-        return TokenBatch(tokens, mask, summary, n_spikes, used)
+        return TokenBatch(tokens, mask, summary, n_spikes, used, bursts)
     flat = np.concatenate([a[:k] for a, k in zip(arrays, used, strict=True)]) * 1e3  # ms
     starts = np.concatenate([[0], np.cumsum(used)[:-1]])
     isi = np.diff(flat)
@@ -162,7 +175,17 @@ def encode_spike_trains(
     summary[:, 0] = np.where(total > 0, 1e3 * n_isi / np.where(total > 0, total, 1.0), np.inf)
     summary[:, 1] = used
     summary[:, 2] = np.where(mean > 0, np.sqrt(var) / np.where(mean > 0, mean, 1.0), 0.0)
-    return TokenBatch(tokens, mask, summary, n_spikes, used)
+    threshold = 0.5 * (np.maximum.reduceat(isi, isi_starts) + np.minimum.reduceat(isi, isi_starts))
+    # only trains classed bursting (ISI CV > BURSTING_CV) have long ISIs: a tonic train's
+    # ISIs would otherwise split at random around its mean
+    long = (isi > np.repeat(threshold, n_isi)) & np.repeat(summary[:, 2] > BURSTING_CV, n_isi)
+    n_long = np.add.reduceat(long.astype(np.float64), isi_starts)
+    sum_long = np.add.reduceat(np.where(long, isi, 0.0), isi_starts)
+    n_short = n_isi - n_long  # >= 1: the shortest ISI is never above the threshold
+    bursts[:, 0] = (total - sum_long) / n_short
+    bursts[:, 1] = np.where(n_long > 0, sum_long / np.maximum(n_long, 1.0), bursts[:, 0])
+    bursts[:, 2] = n_long / n_isi
+    return TokenBatch(tokens, mask, summary, n_spikes, used, bursts)
 
 
 def summary_statistics(spiketrains: Sequence[np.ndarray], *, max_spikes: int = DEFAULT_MAX_SPIKES) -> np.ndarray:
@@ -192,6 +215,27 @@ def summary_inputs(summary: np.ndarray) -> np.ndarray:
     out[:, 1] = np.log(summary[:, 1])
     out[:, 2] = np.clip(summary[:, 2], 0.0, 10.0)
     return out
+
+
+def network_inputs(batch: TokenBatch, n_inputs: int = N_SUMMARY_INPUTS) -> np.ndarray:
+    """The train-level input vector of a network: :func:`summary_inputs`, then (for networks
+    with 6 inputs) ``log(1 + short ISI / ms)``, ``log(1 + long ISI / ms)`` and the long fraction.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_trains, n_inputs)
+    """
+    base = summary_inputs(batch.summary)
+    if n_inputs == len(SUMMARY_NAMES):
+        return base
+    if n_inputs != N_SUMMARY_INPUTS:
+        msg = f"`n_inputs` must be {len(SUMMARY_NAMES)} or {N_SUMMARY_INPUTS}; got {n_inputs!r}."
+        raise ValueError(msg)
+    extra = np.empty((base.shape[0], len(BURST_NAMES)), dtype=np.float32)
+    extra[:, 0] = np.log1p(np.maximum(batch.bursts[:, 0], 0.0))
+    extra[:, 1] = np.log1p(np.maximum(batch.bursts[:, 1], 0.0))
+    extra[:, 2] = batch.bursts[:, 2]
+    return np.concatenate([base, extra], axis=1)
 
 
 def firing_class_labels(spiketrains: Sequence[np.ndarray]) -> np.ndarray:

@@ -71,6 +71,10 @@ class NetworkConfig:
     d_trunk : int
         Width of the trunk after pooling.
     dropout : float
+    n_summary : int
+        Train-level inputs appended after pooling: 6 (rate, spike count, ISI CV and the burst
+        summaries of :func:`~nwb_dicpop.inference.features.network_inputs`), or 3 for
+        networks trained before the burst summaries existed.
     """
 
     d_model: int = 32
@@ -79,8 +83,12 @@ class NetworkConfig:
     expansion: int = 2
     d_trunk: int = 64
     dropout: float = 0.05
+    n_summary: int = 6
 
     def __post_init__(self) -> None:
+        if self.n_summary not in (3, 6):
+            msg = f"`n_summary` must be 3 or 6; got {self.n_summary!r}."
+            raise ValueError(msg)
         for name in ("d_model", "n_blocks", "kernel_size", "expansion", "d_trunk"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -133,8 +141,8 @@ class DICNet(nn.Module):
     Notes
     -----
     ``forward(tokens, mask, summary)`` takes ``tokens`` (batch, n_tokens, 2) float32,
-    ``mask`` (batch, n_tokens) bool and ``summary`` (batch, 3) float32 (the output of
-    :func:`~nwb_dicpop.inference.features.summary_inputs`) and returns ``(mean, log_sigma,
+    ``mask`` (batch, n_tokens) bool and ``summary`` (batch, n_summary) float32 (the output of
+    :func:`~nwb_dicpop.inference.features.network_inputs`) and returns ``(mean, log_sigma,
     logits)``: ``mean`` (batch, 2) in DIC units, ``log_sigma`` (batch, 2) log standard
     deviation in standardised target units (multiply ``exp(log_sigma)`` by ``target_std``
     for DIC units; see :meth:`predict`), ``logits`` (batch, 2) for (spiking, bursting).
@@ -146,8 +154,8 @@ class DICNet(nn.Module):
         c = self.config
         self.register_buffer("token_mean", torch.zeros(2))
         self.register_buffer("token_std", torch.ones(2))
-        self.register_buffer("summary_mean", torch.zeros(3))
-        self.register_buffer("summary_std", torch.ones(3))
+        self.register_buffer("summary_mean", torch.zeros(c.n_summary))
+        self.register_buffer("summary_std", torch.ones(c.n_summary))
         self.register_buffer("target_mean", torch.zeros(2))
         self.register_buffer("target_std", torch.ones(2))
         self.register_buffer("sigma_scale", torch.ones(2))
@@ -164,7 +172,7 @@ class DICNet(nn.Module):
         self.query = nn.Parameter(torch.zeros(c.d_model))
         self.key = nn.Linear(c.d_model, c.d_model, bias=False)
         self.trunk = nn.Sequential(
-            nn.Linear(2 * c.d_model + 3, c.d_trunk),
+            nn.Linear(2 * c.d_model + c.n_summary, c.d_trunk),
             nn.GELU(),
             nn.Dropout(c.dropout),
             nn.Linear(c.d_trunk, c.d_trunk),
@@ -373,7 +381,8 @@ def load_network(path: str | Path) -> LoadedNetwork:
         )
         raise ValueError(msg)
     state = torch.load(pt_path, map_location="cpu", weights_only=True)
-    network = DICNet(NetworkConfig(**card["architecture"]))
+    # cards written before the burst summaries have no n_summary: those networks read 3 inputs
+    network = DICNet(NetworkConfig(**{"n_summary": 3, **card["architecture"]}))
     network.load_state_dict(state, strict=True)
     network.eval()
     return LoadedNetwork(network, card, json_path)

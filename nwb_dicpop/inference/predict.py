@@ -22,7 +22,7 @@ import torch
 
 from nwb_dicpop._validation import check_positive
 from nwb_dicpop.containers import DICEstimate, SpikeTrains
-from nwb_dicpop.inference.features import MIN_SPIKES, encode_spike_trains, summary_inputs
+from nwb_dicpop.inference.features import MIN_SPIKES, encode_spike_trains, network_inputs
 from nwb_dicpop.inference.network import LoadedNetwork, load_network
 
 __all__ = ["NetworkOutputs", "available_weights", "infer_dics", "network_card", "predict_arrays", "resolve_weights"]
@@ -231,7 +231,7 @@ def predict_arrays(
             batch = encode_spike_trains([trains[i] for i in idx], max_spikes=cap)
             m, s, p, d = network.predict(
                 torch.from_numpy(batch.tokens), torch.from_numpy(batch.mask),
-                torch.from_numpy(summary_inputs(batch.summary)),
+                torch.from_numpy(network_inputs(batch, network.config.n_summary)),
             )
             mean[idx], std[idx], p_burst[idx], distance[idx] = m.numpy(), s.numpy(), p.numpy(), d.numpy()
             summary[idx] = batch.summary

@@ -41,8 +41,8 @@ from nwb_dicpop.inference.features import (
     DEFAULT_MAX_SPIKES,
     MIN_SPIKES,
     encode_spike_trains,
+    network_inputs,
     perturb_spike_trains,
-    summary_inputs,
 )
 from nwb_dicpop.inference.network import DICNet, NetworkConfig, load_network, save_network
 
@@ -171,12 +171,14 @@ def _batches(lengths: np.ndarray, batch_size: int, bucket: int, rng: np.random.G
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _tensors(trains: list[np.ndarray], max_spikes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _tensors(
+    trains: list[np.ndarray], max_spikes: int, n_summary: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     batch = encode_spike_trains(trains, max_spikes=max_spikes)
     return (
         torch.from_numpy(batch.tokens),
         torch.from_numpy(batch.mask),
-        torch.from_numpy(summary_inputs(batch.summary)),
+        torch.from_numpy(network_inputs(batch, n_summary)),
     )
 
 
@@ -223,11 +225,13 @@ def _augment(trains: list[np.ndarray], config: TrainingConfig, rng: np.random.Ge
     return out
 
 
-def _normalisation(data: TrainingSet, indices: np.ndarray, max_spikes: int, rng: np.random.Generator) -> dict[str, Any]:
+def _normalisation(
+    data: TrainingSet, indices: np.ndarray, max_spikes: int, n_summary: int, rng: np.random.Generator
+) -> dict[str, Any]:
     sample = indices if indices.size <= 20_000 else rng.choice(indices, 20_000, replace=False)
     batch = encode_spike_trains(data.trains(sample), max_spikes=max_spikes)
     tokens = batch.tokens[batch.mask]
-    summary = summary_inputs(batch.summary)
+    summary = network_inputs(batch, n_summary)
     targets = data.targets[indices]
     return {
         "token_mean": tokens.mean(axis=0),
@@ -251,7 +255,7 @@ def _evaluate(
     total = 0.0
     for batch in _batches(lengths, 1024, 1, None):
         idx = indices[batch]
-        tokens, mask, summary = _tensors(data.trains(idx), max_spikes)
+        tokens, mask, summary = _tensors(data.trains(idx), max_spikes, network.config.n_summary)
         h = network.encode(tokens, mask, summary)
         outputs = network.heads(h)
         targets = torch.from_numpy(data.targets[idx].astype(np.float32))
@@ -349,7 +353,7 @@ def fit_network(
         network.load_state_dict(init.state_dict())
     else:
         network = DICNet(network_config)
-    network.set_normalisation(_normalisation(data, train_idx, max_spikes, rng))
+    network.set_normalisation(_normalisation(data, train_idx, max_spikes, network.config.n_summary, rng))
     network.sigma_scale.fill_(1.0)
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.98)
@@ -376,7 +380,7 @@ def fit_network(
         for batch in _batches(lengths, config.batch_size, config.bucket_batches, rng):
             idx = train_idx[batch]
             trains = _augment(data.trains(idx), config, rng)
-            tokens, mask, summary = _tensors(trains, max_spikes)
+            tokens, mask, summary = _tensors(trains, max_spikes, network.config.n_summary)
             targets = torch.from_numpy(data.targets[idx].astype(np.float32))
             labels = torch.from_numpy(data.labels[idx] - 1)
             loss, _ = _loss(network, network(tokens, mask, summary), targets, labels, config)
