@@ -37,6 +37,7 @@ from nwb_dicpop.models.codegen import (
     GENERATED_METHODS,
     NOISE_FUNCTION,
     TABLE_FUNCTION,
+    TABLE_INDEX_FUNCTION,
     brian2_equations,
     brian2_name,
     equation_text,
@@ -165,11 +166,36 @@ class _GeneratedUpdater:
 
 
 _TABLE_CYTHON = """
-cdef inline double _nwb_table(double j, double w, int k):
+cdef inline double _nwb_table(double j, double w, int k) noexcept nogil:
     global _namespace_nwb_table_values
     cdef int base = (<int>j)*%COLUMNS% + k
     return _namespace_nwb_table_values[base] + w*(_namespace_nwb_table_values[base + %COLUMNS%] - _namespace_nwb_table_values[base])
 """
+
+
+_TABLE_INDEX_CYTHON = """
+cdef inline double _nwb_table_index(double x, double low, double high) noexcept nogil:
+    if x < low:
+        return low
+    if x > high:
+        return high
+    return x
+"""
+
+
+def _table_index_numpy(x: Any, low: Any, high: Any) -> np.ndarray:
+    return np.clip(x, low, high)
+
+
+@cache
+def _table_index_function() -> Any:
+    """``clip`` of the table coordinate, inlined by the compiler on the Cython target."""
+    b2 = _brian2()
+
+    function = b2.Function(_table_index_numpy, arg_units=[1, 1, 1], return_unit=1, stateless=True)
+    function.implementations.add_numpy_implementation(_table_index_numpy, discard_units=True)
+    function.implementations.add_implementation("cython", code=_TABLE_INDEX_CYTHON, name="_nwb_table_index")
+    return function
 
 
 def _table_function(table: np.ndarray) -> Any:
@@ -409,7 +435,7 @@ def _filtered_noise(seeds: Sequence[Any], n_samples: int, sample_dt: float, sigm
 
 # ---------------------------------------------------------------------------------- running
 _EXPREL_CYTHON = """
-cdef inline double _nwb_exprel(double x) nogil:
+cdef inline double _nwb_exprel(double x) noexcept nogil:
     if fabs(x) < 1e-16:
         return 1.0
     elif x > 717:
@@ -470,6 +496,7 @@ def _run_group(
         integrator = _GeneratedUpdater(code, method)
         if table is not None:
             namespace[TABLE_FUNCTION] = _table_function(table)
+            namespace[TABLE_INDEX_FUNCTION] = _table_index_function()
     group = b2.NeuronGroup(
         n,
         text,

@@ -29,6 +29,7 @@ __all__ = [
     "GENERATED_METHODS",
     "NOISE_FUNCTION",
     "TABLE_FUNCTION",
+    "TABLE_INDEX_FUNCTION",
     "brian2_equations",
     "brian2_name",
     "equation_text",
@@ -119,6 +120,9 @@ def equation_text(
 TABLE_FUNCTION = "nwb_table"
 """Name of the table-lookup function ``nwb_table(j, w, k)`` in generated code: linear
 interpolation of tabulated function ``k`` between grid rows ``j`` and ``j + 1`` (weight ``w``)."""
+TABLE_INDEX_FUNCTION = "nwb_table_index"
+"""Name of ``nwb_table_index(x, low, high)`` in generated code: ``x`` clipped to ``[low, high]``
+(Brian2's ``clip``, which the Cython target compiles as a generic function)."""
 TABLE_STEP = 0.02
 """Voltage step (mV) of the rate tables."""
 
@@ -188,7 +192,7 @@ class _Tabulator:
             scale = 1.0 / TABLE_STEP
             v = printer.doprint(voltage)
             lines += [
-                f"_u{suffix} = clip(({v} - ({self.v_min!r}))*{scale!r}, 0.0, {self.n_points - 1.000001!r})",
+                f"_u{suffix} = {TABLE_INDEX_FUNCTION}(({v} - ({self.v_min!r}))*{scale!r}, 0.0, {self.n_points - 1.000001!r})",
                 f"_j{suffix} = floor(_u{suffix})",
                 f"_w{suffix} = _u{suffix} - _j{suffix}",
             ]
