@@ -93,6 +93,13 @@ class TrainingConfig:
         Gradient-norm clipping.
     bucket_batches : int
         Batches whose trains are sorted by length together (less padding).
+    micro_batches : int
+        Each optimiser step averages the gradients of this many length-sorted micro-batches
+        of ``batch_size / micro_batches`` trains drawn at random: padding stays small, yet a
+        step sees trains of every length.  Length and firing class go together, so steps of
+        one length-sorted batch each (``micro_batches=1``) see one regime at a time, and the
+        network then fails to learn ``g_u`` of bursting trains (measured: bursting MAE 5.0
+        against 1.4 for an MLP on the train summaries).
     """
 
     epochs: int = 40
@@ -111,10 +118,12 @@ class TrainingConfig:
     max_minutes: float | None = None
     grad_clip: float = 5.0
     bucket_batches: int = 32
+    micro_batches: int = 8
 
     def __post_init__(self) -> None:
         check_positive("epochs", self.epochs, integer=True)
         check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("micro_batches", self.micro_batches, integer=True)
         check_positive("learning_rate", self.learning_rate)
         check_positive("patience", self.patience, integer=True)
         check_choice("loss", self.loss, ("gaussian", "beta-gaussian", "decoupled", "laplace"))
@@ -358,7 +367,8 @@ def fit_network(
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.98)
     )
-    steps_per_epoch = math.ceil(train_idx.size / config.batch_size)
+    micro_size = math.ceil(config.batch_size / config.micro_batches)
+    steps_per_epoch = math.ceil(math.ceil(train_idx.size / micro_size) / config.micro_batches)
     total_steps = steps_per_epoch * config.epochs
     warmup = min(steps_per_epoch, max(1, total_steps // 10))
 
@@ -377,20 +387,24 @@ def fit_network(
     for epoch in range(config.epochs):
         network.train()
         running, count = 0.0, 0
-        for batch in _batches(lengths, config.batch_size, config.bucket_batches, rng):
-            idx = train_idx[batch]
-            trains = _augment(data.trains(idx), config, rng)
-            tokens, mask, summary = _tensors(trains, max_spikes, network.config.n_summary)
-            targets = torch.from_numpy(data.targets[idx].astype(np.float32))
-            labels = torch.from_numpy(data.labels[idx] - 1)
-            loss, _ = _loss(network, network(tokens, mask, summary), targets, labels, config)
+        micro = _batches(lengths, math.ceil(config.batch_size / config.micro_batches), config.bucket_batches, rng)
+        for first in range(0, len(micro), config.micro_batches):
+            group = micro[first : first + config.micro_batches]
+            n_step = sum(b.size for b in group)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            for batch in group:
+                idx = train_idx[batch]
+                trains = _augment(data.trains(idx), config, rng)
+                tokens, mask, summary = _tensors(trains, max_spikes, network.config.n_summary)
+                targets = torch.from_numpy(data.targets[idx].astype(np.float32))
+                labels = torch.from_numpy(data.labels[idx] - 1)
+                loss, _ = _loss(network, network(tokens, mask, summary), targets, labels, config)
+                (loss * (idx.size / n_step)).backward()
+                running += float(loss.detach()) * idx.size
+                count += idx.size
             torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
             optimiser.step()
             scheduler.step()
-            running += float(loss.detach()) * idx.size
-            count += idx.size
         val = _evaluate(network, data, val_idx, config, max_spikes)
         entry = {
             "epoch": epoch,
