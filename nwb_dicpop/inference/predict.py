@@ -62,7 +62,7 @@ def resolve_weights(model: str, weights: str | Path | None = None) -> Path:
         if not versions:
             msg = (
                 f"No shipped network weights for model {model!r} (have: {sorted(available_weights())}). "
-                "Train one with nwb_dicpop.inference.training.train and pass weights=<path>."
+                "Train one with `nwb-dicpop train` and pass weights=<path>."
             )
             raise FileNotFoundError(msg)
         return _weights_dir() / f"{versions[-1]}.json"
