@@ -15,6 +15,8 @@ from nwb_dicpop.inference.predict import available_weights, infer_dics, resolve_
 
 DATA = Path(__file__).parent / "data"
 ISSUE_TARGETS = {"class_accuracy": 0.998, "coverage90": (0.85, 0.95)}
+THRESHOLDS = {"stg": -51.0, "da": -55.5}
+SHIPPED = sorted(available_weights())
 
 
 @pytest.fixture(autouse=True)
@@ -24,25 +26,31 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def test_stg_weights_ship_with_checksum_and_card():
-    assert "stg" in available_weights()
-    loaded = load_network(resolve_weights("stg"))  # verifies the SHA-256
+def test_both_models_ship_weights():
+    assert SHIPPED == ["da", "stg"]
+
+
+@pytest.mark.parametrize("model", SHIPPED)
+def test_weights_ship_with_checksum_and_card(model):
+    loaded = load_network(resolve_weights(model))  # verifies the SHA-256
     card = loaded.card
-    assert card["model"] == "stg"
-    assert card["threshold"] == -51.0
-    assert card["version"] == loaded.version == resolve_weights("stg").stem
+    assert card["model"] == model
+    assert card["threshold"] == THRESHOLDS[model]
+    assert card["version"] == loaded.version == resolve_weights(model).stem
     assert card["n_parameters"] == loaded.network.n_parameters()
     assert {"rate", "n_spikes", "isi_cv"} <= set(card["support"])
-    assert "stg-test-v1" in card["evaluation"]
+    assert f"{model}-test-v1" in card["evaluation"]
 
 
-def test_stg_weights_on_the_committed_evaluation_set():
-    path = resolve_weights("stg")
-    recorded = load_network(path).card["evaluation"]["stg-test-v1"]
-    metrics = evaluate_network(DATA / "stg-test-v1.npz", weights=path)
+@pytest.mark.parametrize("model", SHIPPED)
+def test_weights_on_the_committed_evaluation_set(model):
+    path = resolve_weights(model)
+    recorded = load_network(path).card["evaluation"][f"{model}-test-v1"]["clean"]
+    metrics = evaluate_network(DATA / f"{model}-test-v1.npz", weights=path)
     assert metrics["n_trains"] == recorded["n_trains"]
     # same numbers as recorded in the card (same data, same weights), within float noise
-    for key in ("mae_g_s", "mae_g_u", "mae_g_s_spiking", "mae_g_u_bursting", "class_accuracy"):
+    for key in ("mae_g_s", "mae_g_u", "mae_g_s_spiking", "mae_g_u_bursting", "class_accuracy",
+                "coverage90_g_s", "coverage90_g_u"):
         assert metrics[key] == pytest.approx(recorded[key], rel=1e-3, abs=1e-3), key
     assert metrics["class_accuracy"] >= ISSUE_TARGETS["class_accuracy"]
     low, high = ISSUE_TARGETS["coverage90"]
@@ -63,9 +71,18 @@ def test_model_card_in_docs_matches_the_shipped_cards(tmp_path):
     from nwb_dicpop.inference.card import render_model_card
 
     text = render_model_card()
-    for model in available_weights():
+    for model in SHIPPED:
         assert f"({model.upper()} model)" in text
     docs = Path(__file__).parents[1] / "docs" / "model_card.md"
     assert docs.read_text() == text, "run `nwb-dicpop model-card -o docs/model_card.md`"
     assert main(["model-card", "-o", str(tmp_path / "card.md")]) == 0
     assert (tmp_path / "card.md").read_text() == text
+
+
+def test_networks_without_burst_inputs_still_load():
+    """stg-v1 predates the burst summaries (3 train-level inputs); it loads and infers."""
+    loaded = load_network(resolve_weights("stg", "stg-v1"))
+    assert loaded.network.config.n_summary == 3
+    est = infer_dics([np.arange(0.0, 3.0, 0.1)], weights="stg-v1")
+    assert est.network_version == "stg-v1"
+    assert np.isfinite(est.g_s[0])
