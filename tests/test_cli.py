@@ -94,7 +94,8 @@ def test_training_data_train_and_evaluate_commands(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["training"]["seed"] == 1
     card = stem.with_suffix(".json")
-    assert card.is_file() and stem.with_suffix(".pt").is_file()
+    assert card.is_file()
+    assert stem.with_suffix(".pt").is_file()
     assert main(["evaluate-network", "--model", "stg", "--data", str(data), "--weights", str(card),
                  "--record", "tiny", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
