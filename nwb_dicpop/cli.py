@@ -358,8 +358,6 @@ def _cmd_make_training_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import json as _json
-
     from nwb_dicpop.inference.training import train
 
     options = {} if args.max_minutes is None else {"max_minutes": args.max_minutes}
@@ -371,7 +369,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.model, list(args.data), args.output, seed=args.seed, epochs=args.epochs, init_weights=args.init_weights,
         n_threads=args.threads, allow_partial=args.allow_partial, n_chunks=args.n_chunks, **options,
     )
-    card = _json.loads(Path(card_path).read_text())
+    card = json.loads(Path(card_path).read_text())
     payload = {"card": str(card_path), "validation": card["validation"], "training": card["training"]}
     text = (f"weights: {Path(card_path).with_suffix('.pt')}\ncard: {card_path}\n"
             f"validation MAE g_s {card['validation']['mae_g_s']:.3f}, g_u {card['validation']['mae_g_u']:.3f}, "

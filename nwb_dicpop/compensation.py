@@ -106,18 +106,21 @@ def _limits(spec: NeuronModel) -> np.ndarray:
 
 
 _LIMIT_TABLES: dict[NeuronModel, tuple[np.ndarray, np.ndarray, bool]] = {}
+_LIMIT_TABLE_ROWS = 8192
+"""Rows of the cached limit tables (bounded memory); larger inputs compare with a broadcast row."""
 
 
 def _limit_tables(spec: NeuronModel, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Lower and upper limits repeated on ``n`` rows (contiguous: numpy compares them far
-    faster than a broadcast row), and whether all limits are finite."""
+    """Lower and upper limits repeated on ``n`` rows (contiguous: numpy compares them faster
+    than a broadcast row), and whether all limits are finite."""
     tables = _LIMIT_TABLES.get(spec)
-    if tables is None or tables[0].shape[0] < n:
+    if tables is None:
         limits = _limits(spec)
-        rows = max(n, 2048)
-        low = np.repeat(limits[None, :, 0], rows, axis=0)
-        high = np.repeat(limits[None, :, 1], rows, axis=0)
+        low = np.repeat(limits[None, :, 0], _LIMIT_TABLE_ROWS, axis=0)
+        high = np.repeat(limits[None, :, 1], _LIMIT_TABLE_ROWS, axis=0)
         tables = _LIMIT_TABLES[spec] = (low, high, bool(np.isfinite(limits).all()))
+    if n > _LIMIT_TABLE_ROWS:
+        return tables[0][0], tables[1][0], tables[2]
     return tables[0][:n], tables[1][:n], tables[2]
 
 
