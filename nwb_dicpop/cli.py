@@ -307,7 +307,8 @@ def _run_one(args: argparse.Namespace, source: str, client: Any) -> Any:
     result = ndp.run_pipeline(
         source, model=args.model, n_models=args.n_models, output=output, validate=args.validate,
         seed=args.seed, duration=args.duration, transient=args.transient, write=args.write,
-        overwrite=args.overwrite, scheduler=client, weights=args.weights, progress=_progress(args),
+        overwrite=args.overwrite, scheduler=client, weights=args.weights,
+        uncertainty_scale=args.uncertainty_scale, progress=_progress(args),
         **_read_args(args),
     )
     summary = result.summary.copy()
@@ -490,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.add_argument("--scheduler", help="Dask: 'local' for a LocalCluster, or a scheduler address tcp://HOST:PORT")
     run.add_argument("--weights", help="network weights (.json card); default the weights shipped for --model")
+    run.add_argument("--uncertainty-scale", type=float, default=1.0,
+                     help="member targets drawn from Normal(inferred DICs, scale x inferred std); "
+                          "0 puts every member at the point estimate (default 1)")
     selection(run)
     _common(run)
     run.set_defaults(func=_cmd_run)

@@ -188,6 +188,7 @@ def run_pipeline(
     overwrite: bool = False,
     scheduler: Any = None,
     weights: str | Path | None = None,
+    uncertainty_scale: float = 1.0,
     progress: Progress | None = None,
 ) -> PipelineResult:
     """Read, characterise, infer, populate, validate and write, for every unit of ``source``.
@@ -220,6 +221,11 @@ def run_pipeline(
         Run units as Dask tasks (see :mod:`nwb_dicpop.distributed`).
     weights : path, optional
         Network weights (a ``.json`` card); default the weights shipped for ``model``.
+    uncertainty_scale : float
+        Member targets are drawn from ``Normal(mean, uncertainty_scale * std)`` of the inferred
+        DICs (default 1: the population carries the network's calibrated uncertainty; 0: every
+        member at the point estimate, a tighter population that validates more often, see
+        ``docs/model_card.md``).
     progress : callable, optional
         ``progress(stage, n_done, n_total)``.
 
@@ -240,6 +246,12 @@ def run_pipeline(
     if transient < 0:
         msg = f"`transient` must be >= 0 seconds; got {transient}."
         raise ValueError(msg)
+    if isinstance(uncertainty_scale, bool) or not isinstance(uncertainty_scale, (int, float)) or not uncertainty_scale >= 0:
+        msg = (
+            f"`uncertainty_scale` must be a number >= 0; got {uncertainty_scale!r}. Use 1 to draw member "
+            "targets from the inferred uncertainty, 0 to put every member at the point estimate."
+        )
+        raise ValueError(msg)
     if isinstance(source, SpikeTrains):
         spikes = source
         source_name = source.source or "SpikeTrains"
@@ -250,8 +262,9 @@ def run_pipeline(
     dics = infer_dics(spikes, model=spec.name, weights=weights)
     units = [
         _UnitTask(
-            unit_id=uid, g_s=float(dics.g_s[i]), g_u=float(dics.g_u[i]), g_s_std=float(dics.g_s_std[i]),
-            g_u_std=float(dics.g_u_std[i]), seed=unit_seed(seed, uid), observed=spikes.times[i] - spikes.t_start[i],
+            unit_id=uid, g_s=float(dics.g_s[i]), g_u=float(dics.g_u[i]),
+            g_s_std=float(uncertainty_scale * dics.g_s_std[i]), g_u_std=float(uncertainty_scale * dics.g_u_std[i]),
+            seed=unit_seed(seed, uid), observed=spikes.times[i] - spikes.t_start[i],
         )
         for i, uid in enumerate(dics.unit_ids)
         if dics.status[i] == "ok"
@@ -278,6 +291,7 @@ def run_pipeline(
         "duration_s": float(duration), "transient_s": float(transient), "window": window, "epoch": epoch,
         "unit_ids": None if unit_ids is None else [str(u) for u in unit_ids], "where": where,
         "weights": str(weights) if weights else "shipped", "network_version": dics.network_version,
+        "uncertainty_scale": float(uncertainty_scale),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     written = None

@@ -352,7 +352,14 @@ def test_end_to_end_evaluation(trained):
     report = evaluate_end_to_end(test_set, weights=json_path, n_trains=3, n_models=2, transient=0.2, seed=0)
     assert report["n_trains"] == 3
     assert report["n_models"] == 2
-    assert 0.0 <= report["mean_valid_fraction"] <= 1.0
+    for variant in ("point", "sampled", "true"):
+        assert 0.0 <= report[f"mean_valid_fraction_{variant}"] <= 1.0
+    assert report["mean_valid_fraction"] == report["mean_valid_fraction_point"]
     assert report["n_failed"] == sum(report["failures"].values())
     again = evaluate_end_to_end(test_set, weights=json_path, n_trains=3, n_models=2, transient=0.2, seed=0)
     assert again == report  # seeded
+    only_true = evaluate_end_to_end(test_set, weights=json_path, n_trains=3, n_models=2, transient=0.2, seed=0,
+                                    targets=["true"])
+    assert only_true["mean_valid_fraction_true"] == report["mean_valid_fraction_true"]
+    with pytest.raises(ValueError, match="`targets` must be"):
+        evaluate_end_to_end(test_set, weights=json_path, n_trains=3, targets=["oracle"])

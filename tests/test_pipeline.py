@@ -120,3 +120,17 @@ def test_validation_runs_on_dask_workers(recording, weights):
                               weights=weights, scheduler="local", unit_ids=[0])
     assert result.summary["valid_fraction"].notna().all()
     assert result.validations[0].simulation.code_target == "cython"  # no silent fallback in workers
+
+
+def test_uncertainty_scale_zero_puts_every_member_at_the_point_estimate(recording, weights):
+    kwargs = {"model": "stg", "n_models": 5, "validate": False, "write": False, "weights": weights, "seed": 2}
+    tight = ndp.run_pipeline(recording, uncertainty_scale=0.0, **kwargs)
+    spread = ndp.run_pipeline(recording, **kwargs)
+    assert tight.settings["uncertainty_scale"] == 0.0
+    for population, row in zip(tight.populations, tight.summary[tight.summary["status"] == "ok"].itertuples(),
+                               strict=True):
+        np.testing.assert_array_equal(population.targets, [[row.g_s, row.g_u]] * 5)
+        np.testing.assert_array_equal(population.target_std, [0.0, 0.0])
+    assert all(np.ptp(p.targets[:, 0]) > 0 for p in spread.populations)
+    with pytest.raises(ValueError, match="`uncertainty_scale` must be a number >= 0"):
+        ndp.run_pipeline(recording, uncertainty_scale=-1.0, **kwargs)

@@ -120,6 +120,10 @@ def poisson_trains(
     return trains
 
 
+END_TO_END_TARGETS = ("point", "sampled", "true")
+"""Where the members' targets come from in :func:`evaluate_end_to_end`."""
+
+
 def evaluate_end_to_end(
     data: TrainingSet | str | Path | Sequence[str | Path],
     *,
@@ -129,25 +133,39 @@ def evaluate_end_to_end(
     n_models: int = 20,
     transient: float = 3.0,
     seed: int = 0,
+    targets: Sequence[str] = END_TO_END_TARGETS,
 ) -> dict[str, Any]:
     """Spike trains -> DICs -> populations -> simulation -> validation, on test trains.
 
-    ``n_trains`` non-silent trains are drawn from ``data`` (seeded) and run through
-    :func:`~nwb_dicpop.run_pipeline` with ``n_models`` members per train; each member is
-    simulated for ``transient`` seconds (discarded; 3 s in the training protocol) plus the data's
-    recorded duration, and scored against its input train by
-    :func:`~nwb_dicpop.validate_population`.
+    ``n_trains`` non-silent trains are drawn from ``data`` (seeded). For each, populations of
+    ``n_models`` members are built and simulated for ``transient`` seconds (discarded; 3 s in
+    the training protocol) plus the data's recorded duration, and every member is scored
+    against the input train by :func:`~nwb_dicpop.validate_population`. The members' targets
+    come from, for each entry of ``targets``:
+
+    - ``"point"``: the inferred DICs (:func:`~nwb_dicpop.run_pipeline` with
+      ``uncertainty_scale=0``), the issue's end-to-end metric;
+    - ``"sampled"``: drawn from the inferred uncertainty (the pipeline's default);
+    - ``"true"``: the train's own true DICs, no network involved: how well the DICs alone
+      determine the train under the validation rule (not an upper bound for the network,
+      which may pick DICs nearer the middle of the train's firing regime).
 
     Returns
     -------
     dict
-        ``n_trains``, ``n_models``, ``mean_valid_fraction`` (the issue's end-to-end metric:
-        valid members averaged over the trains), its split by firing class, ``n_failed``
-        (trains that got no population, with their status in ``failures``).
+        ``n_trains``, ``n_models``; per variant ``v``: ``mean_valid_fraction_<v>`` (valid
+        members averaged over the trains) and its split by the true firing class
+        (``..._<v>_spiking``, ``..._<v>_bursting``). ``mean_valid_fraction`` repeats the
+        first variant. ``n_failed`` / ``failures``: trains that got no population
+        (first variant).
     """
     from nwb_dicpop.containers import SpikeTrains
     from nwb_dicpop.pipeline import run_pipeline
 
+    unknown = [t for t in targets if t not in END_TO_END_TARGETS]
+    if unknown or not targets:
+        msg = f"`targets` must be a non-empty subset of {END_TO_END_TARGETS}; got {list(targets)!r}."
+        raise ValueError(msg)
     if not isinstance(data, TrainingSet):
         data = load_training_data(data)
     generator = np.random.default_rng(seed)
@@ -157,24 +175,56 @@ def evaluate_end_to_end(
     spikes = SpikeTrains(trains, unit_ids=[int(i) for i in chosen],
                          t_start=[min(0.0, float(t[0])) for t in trains],
                          t_stop=[max(data.duration, float(t[-1])) for t in trains])
-    result = run_pipeline(spikes, model=model or data.model_name, n_models=n_models, weights=weights, seed=seed,
-                          duration=transient + data.duration, transient=transient, write=False)
-    summary = result.summary
-    ok = summary["status"] == "ok"
     labels = data.labels[chosen]
-    report: dict[str, Any] = {
-        "n_trains": int(chosen.size),
-        "n_models": int(n_models),
-        "mean_valid_fraction": float(summary.loc[ok, "valid_fraction"].fillna(0.0).sum() / max(chosen.size, 1)),
-        "n_failed": int((~ok).sum()),
-        "failures": summary.loc[~ok, "status"].value_counts().to_dict(),
-    }
-    for label, name in ((1, "spiking"), (2, "bursting")):
-        rows = (labels == label) & ok.to_numpy()
-        report[f"mean_valid_fraction_{name}"] = (
-            float(summary.loc[rows, "valid_fraction"].mean()) if rows.any() else float("nan")
-        )
+    common = {"n_models": n_models, "duration": transient + data.duration, "transient": transient}
+    report: dict[str, Any] = {"n_trains": int(chosen.size), "n_models": int(n_models)}
+    for variant in targets:
+        if variant == "true":
+            fractions, failures = _true_target_validity(spikes, data.targets[chosen], model or data.model_name,
+                                                        seed=seed, **common)
+        else:
+            result = run_pipeline(spikes, model=model or data.model_name, weights=weights, seed=seed, write=False,
+                                  uncertainty_scale=0.0 if variant == "point" else 1.0, **common)
+            ok = result.summary["status"] == "ok"
+            fractions = np.where(ok, result.summary["valid_fraction"].fillna(0.0), np.nan)
+            failures = result.summary.loc[~ok, "status"].value_counts().to_dict()
+        if "mean_valid_fraction" not in report:
+            report["n_failed"] = int(sum(failures.values()))
+            report["failures"] = failures
+        fractions = np.asarray(fractions, dtype=np.float64)
+        mean = float(np.nan_to_num(fractions, nan=0.0).sum() / max(chosen.size, 1))
+        report.setdefault("mean_valid_fraction", mean)
+        report[f"mean_valid_fraction_{variant}"] = mean
+        for label, name in ((1, "spiking"), (2, "bursting")):
+            rows = (labels == label) & np.isfinite(fractions)
+            report[f"mean_valid_fraction_{variant}_{name}"] = float(fractions[rows].mean()) if rows.any() else float("nan")
     return report
+
+
+def _true_target_validity(
+    spikes: Any, true_dics: np.ndarray, model: str, *, n_models: int, duration: float, transient: float, seed: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Valid fraction per train of populations built at the trains' true DICs."""
+    from nwb_dicpop.pipeline import MEMBERS_PER_TASK, _BatchTask, _run_batch, _UnitTask, unit_seed
+
+    units = [
+        _UnitTask(unit_id=uid, g_s=float(true_dics[i, 0]), g_u=float(true_dics[i, 1]), g_s_std=0.0, g_u_std=0.0,
+                  seed=unit_seed(seed, uid), observed=spikes.times[i] - spikes.t_start[i])
+        for i, uid in enumerate(spikes.unit_ids)
+    ]
+    per_task = max(1, MEMBERS_PER_TASK // n_models)
+    outcomes = {}
+    for k in range(0, len(units), per_task):
+        task = _BatchTask(model_name=model, units=tuple(units[k : k + per_task]), n_models=n_models, validate=True,
+                          duration=duration, transient=transient)
+        outcomes.update({o.unit_id: o for o in _run_batch(task)})
+    fractions = np.array([np.nan if outcomes[u].validation is None else outcomes[u].validation.fraction_valid
+                          for u in spikes.unit_ids])
+    failures: dict[str, int] = {}
+    for outcome in outcomes.values():
+        if outcome.validation is None:
+            failures[outcome.status] = failures.get(outcome.status, 0) + 1
+    return fractions, failures
 
 
 def evaluate(
