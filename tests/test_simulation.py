@@ -197,7 +197,7 @@ def test_bad_populations_raise_clear_errors(stg_population):
 
 
 def test_missing_compiler_falls_back_to_numpy_with_a_warning(monkeypatch, stg_population):
-    monkeypatch.setattr(simulation, "_cython_available", lambda: False)
+    monkeypatch.setattr(simulation._targets, "_cython_available", lambda: False)
     with pytest.warns(simulation.CodeTargetWarning, match="numpy"):
         result = ndp.simulate_population(stg_population.conductances[:1], model="stg", duration=0.002, transient=0.001)
     assert result.code_target == "numpy"

@@ -1,6 +1,8 @@
 """Brian2 boundary: simulate populations of conductance-based models.
 
-The only module of the package that imports Brian2.  The equations are generated from the
+The only part of the package that imports Brian2 (this module and its private helpers:
+``_functions`` for the functions the generated code calls, ``_targets`` for the choice of code
+target, ``_noise`` for the injected current).  The equations are generated from the
 model declaration: :func:`~nwb_dicpop.models.dynamics.dynamics_for` derives the sympy right-hand
 side once, and :func:`brian2_equations` prints it into Brian2 syntax, so the simulator and the
 scipy reference solver integrate the same expressions.  One ``NeuronGroup`` holds a whole
@@ -18,18 +20,13 @@ See ``tutorials/03_simulation_and_validation.md``.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import threading
 import warnings
 from collections.abc import Sequence
-from functools import cache, lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nwb_dicpop._validation import check_choice, check_finite_array, normalize_rng, seed_of
+from nwb_dicpop._validation import check_choice, check_finite_array, seed_of
 from nwb_dicpop.containers import Population, SimulationResult
 from nwb_dicpop.models import NeuronModel, get_model
 from nwb_dicpop.models.codegen import (
@@ -48,6 +45,25 @@ from nwb_dicpop.models.dynamics import (
     SPIKE_RESET,
     SPIKE_THRESHOLD,
     dynamics_for,
+)
+from nwb_dicpop.simulation._functions import (
+    _BRIAN_LOCK,
+    _brian2,
+    _exprel_function,
+    _GeneratedUpdater,
+    _table_function,
+    _table_index_function,
+)
+from nwb_dicpop.simulation._noise import (
+    DEFAULT_NOISE_SAMPLING,
+    NOISE_SAMPLING,
+    _filtered_noise,
+    member_seeds,
+)
+from nwb_dicpop.simulation._targets import (
+    CodeTargetWarning,
+    _configure_brian,
+    _resolve_target,
 )
 
 if TYPE_CHECKING:
@@ -90,43 +106,7 @@ methods are further limited by their stability bound on the fastest gate (see
 :func:`max_dt`)."""
 METHODS = (*GENERATED_METHODS, "exponential_euler", "rk2", "euler")
 """Accepted ``method`` values; the last three are Brian2's own state updaters."""
-CODE_TARGETS = ("auto", "cython", "numpy")
-NOISE_CUTOFF = 1000.0
-"""Cut-off (Hz) of the 4th-order Butterworth low-pass applied to the current noise."""
-NOISE_SAMPLING = {"stg": 1e-4, "da": 5e-5}
-"""Step (s) of the grid on which white noise is drawn, per model (science.md section 3:
-the original sampling grid; sigma is the pre-filter standard deviation on this grid)."""
-DEFAULT_NOISE_SAMPLING = 1e-4
 _MAX_NOISE_BYTES = 256 * 2**20
-_BRIAN_LOCK = threading.RLock()  # Brian2 keeps global state: one simulation at a time per process
-
-
-def _brian2() -> Any:
-    """Import brian2, also from a worker thread (Dask runs tasks in threads).
-
-    brian2 installs a SIGINT handler when it is first imported, and Python allows that only in
-    the main thread.  Off the main thread the handler is skipped for the time of the import.
-    """
-    import sys
-
-    if "brian2" not in sys.modules and threading.current_thread() is not threading.main_thread():
-        import signal
-
-        with _BRIAN_LOCK:
-            original = signal.signal
-            signal.signal = lambda *args, **kwargs: None  # type: ignore[assignment]
-            try:
-                import brian2
-            finally:
-                signal.signal = original
-            return brian2
-    import brian2
-
-    return brian2
-
-
-class CodeTargetWarning(UserWarning):
-    """The requested or preferred Brian2 code target is unavailable; another one is used."""
 
 
 class NumericalInstabilityWarning(UserWarning):
@@ -151,73 +131,6 @@ def max_dt(model: str | NeuronModel, method: str) -> float:
     if method in _STABILITY:
         limit = min(limit, _STABILITY[method] * MIN_TIME_CONSTANT * 1e-3)
     return limit
-
-
-# ---------------------------------------------------------------------------------- integrators
-class _GeneratedUpdater:
-    """Brian2 state-update callable returning generated abstract code."""
-
-    def __init__(self, code: str, method: str) -> None:
-        self.code = code
-        self.__name__ = method
-
-    def __call__(self, equations: Any, variables: Any = None, method_options: Any = None) -> str:
-        return self.code
-
-
-_TABLE_CYTHON = """
-cdef inline double _nwb_table(double j, double w, int k) noexcept nogil:
-    global _namespace_nwb_table_values
-    cdef int base = (<int>j)*%COLUMNS% + k
-    return _namespace_nwb_table_values[base] + w*(_namespace_nwb_table_values[base + %COLUMNS%] - _namespace_nwb_table_values[base])
-"""
-
-
-_TABLE_INDEX_CYTHON = """
-cdef inline double _nwb_table_index(double x, double low, double high) noexcept nogil:
-    if x < low:
-        return low
-    if x > high:
-        return high
-    return x
-"""
-
-
-def _table_index_numpy(x: Any, low: Any, high: Any) -> np.ndarray:
-    return np.clip(x, low, high)
-
-
-@cache
-def _table_index_function() -> Any:
-    """``clip`` of the table coordinate, inlined by the compiler on the Cython target."""
-    b2 = _brian2()
-
-    function = b2.Function(_table_index_numpy, arg_units=[1, 1, 1], return_unit=1, stateless=True)
-    function.implementations.add_numpy_implementation(_table_index_numpy, discard_units=True)
-    function.implementations.add_implementation("cython", code=_TABLE_INDEX_CYTHON, name="_nwb_table_index")
-    return function
-
-
-def _table_function(table: np.ndarray) -> Any:
-    """Brian2 function interpolating the rate table (see :func:`~nwb_dicpop.models.codegen.update_code`)."""
-    import brian2 as b2
-
-    columns = table.shape[1]
-    flat = np.ascontiguousarray(table, dtype=np.float64).ravel()
-
-    def lookup(j: Any, w: Any, k: Any) -> np.ndarray:
-        base = np.asarray(j).astype(np.int64) * columns + int(np.asarray(k).flat[0])
-        return flat[base] + np.asarray(w) * (flat[base + columns] - flat[base])
-
-    function = b2.Function(lookup, arg_units=[1, 1, 1], return_unit=1, stateless=True)
-    function.implementations.add_numpy_implementation(lookup, discard_units=True)
-    function.implementations.add_implementation(
-        "cython",
-        code=_TABLE_CYTHON.replace("%COLUMNS%", str(columns)),
-        name="_nwb_table",
-        namespace={"_nwb_table_values": flat},
-    )
-    return function
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -349,120 +262,7 @@ def _check_times(
     return float(duration), float(transient), float(dt)
 
 
-# ---------------------------------------------------------------------------------- targets
-def _cache_dir() -> Path:
-    root = os.environ.get("NWB_DICPOP_CACHE_DIR")
-    if root:
-        base = Path(root)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg) if xdg else Path.home() / ".cache") / "nwb_dicpop"
-    return base / "brian2_cython"
-
-
-@lru_cache(maxsize=1)
-def _cython_available() -> bool:
-    if shutil.which(os.environ.get("CC", "gcc")) is None and shutil.which("cc") is None:
-        return False
-    try:
-        import Cython  # noqa: F401
-
-        _brian2()  # first import off the main thread needs the signal shim
-        from brian2.codegen.runtime.cython_rt import CythonCodeObject
-
-        return bool(CythonCodeObject.is_available())
-    except Exception:  # any failure of the test compile means "not available"
-        logger.debug("cython target unavailable", exc_info=True)
-        return False
-
-
-def _resolve_target(code_target: str) -> str:
-    check_choice("code_target", code_target, CODE_TARGETS)
-    if code_target == "numpy":
-        return "numpy"
-    if _cython_available():
-        return "cython"
-    reason = "no working C compiler / Cython was found"
-    if code_target == "cython":
-        msg = f"code_target='cython' was requested but {reason}; install a C compiler or pass code_target='numpy'."
-        raise ValueError(msg)
-    warnings.warn(
-        f"Brian2 cython target unavailable ({reason}); simulating with the slower numpy target.",
-        CodeTargetWarning,
-        stacklevel=3,
-    )
-    return "numpy"
-
-
-def _configure_brian(target: str) -> None:
-    from brian2 import prefs
-
-    prefs.codegen.target = target
-    prefs.codegen.runtime.cython.cache_dir = str(_cache_dir())
-    prefs.devices.cpp_standalone.openmp_threads = 0  # never OpenMP on shared machines
-    prefs.codegen.loop_invariant_optimisations = True
-
-
-# ---------------------------------------------------------------------------------- noise
-def member_seeds(rng: int | np.random.Generator | None, n_members: int, *, offset: int = 0) -> list[Any]:
-    """Per-member ``SeedSequence`` of the current noise.
-
-    Member ``k`` gets ``SeedSequence(seed, spawn_key=(offset + k,))``, so a member's noise
-    depends only on the seed and its global index, not on how members are grouped in chunks.
-    A Generator (or None) first draws the integer seed.
-    """
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        seed = int(rng)
-    else:
-        seed = int(normalize_rng(rng).integers(0, 2**63 - 1))
-    return [np.random.SeedSequence(seed, spawn_key=(offset + k,)) for k in range(n_members)]
-
-
-def _filtered_noise(seeds: Sequence[Any], n_samples: int, sample_dt: float, sigma: float) -> np.ndarray:
-    """White Gaussian noise (std ``sigma``) low-passed forward-backward, shape (n_samples, n)."""
-    from scipy.signal import butter, sosfiltfilt
-
-    white = np.empty((n_samples, len(seeds)))
-    for k, seed in enumerate(seeds):
-        white[:, k] = np.random.default_rng(seed).standard_normal(n_samples)
-    white *= sigma
-    fs = 1.0 / sample_dt
-    if fs / 2 <= NOISE_CUTOFF:
-        return white
-    sos = butter(4, NOISE_CUTOFF, btype="low", fs=fs, output="sos")
-    return sosfiltfilt(sos, white, axis=0)
-
-
 # ---------------------------------------------------------------------------------- running
-_EXPREL_CYTHON = """
-cdef inline double _nwb_exprel(double x) noexcept nogil:
-    if fabs(x) < 1e-16:
-        return 1.0
-    elif x > 717:
-        return NPY_INFINITY
-    else:
-        return expm1(x) / x
-"""
-
-
-def _exprel_numpy(x: Any) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    out = np.ones_like(x)
-    np.divide(np.expm1(np.minimum(x, 709.0)), x, out=out, where=np.abs(x) >= 1e-16)
-    return out
-
-
-@cache
-def _exprel_function() -> Any:
-    """``(exp(x) - 1) / x`` for generated code, fast on both runtime targets."""
-    b2 = _brian2()
-
-    function = b2.Function(_exprel_numpy, arg_units=[1], return_unit=1, stateless=True)
-    function.implementations.add_numpy_implementation(_exprel_numpy, discard_units=True)
-    function.implementations.add_implementation("cython", code=_EXPREL_CYTHON, name="_nwb_exprel")
-    return function
-
-
 def _run_group(
     model: NeuronModel,
     conductances: np.ndarray,
