@@ -159,6 +159,19 @@ def test_network_shapes_and_padding_invariance():
     torch.testing.assert_close(single[0][0], mean[0], atol=1e-5, rtol=1e-5)
 
 
+def test_inference_path_equals_the_training_path():
+    torch.manual_seed(1)
+    net = DICNet(TINY).eval()
+    batch = encode_spike_trains([regular_train(10.0), burst_train(3, 0.2), regular_train(40.0)])
+    args = [torch.from_numpy(x) for x in (batch.tokens, batch.mask, network_inputs(batch))]
+    with torch.no_grad():
+        fast = net(*args)
+    with torch.enable_grad():
+        slow = net(*args)
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-5)
+
+
 def test_network_config_is_validated():
     with pytest.raises(ValueError, match="kernel_size"):
         NetworkConfig(kernel_size=4)
