@@ -127,6 +127,22 @@ def _run_batch(task: _BatchTask) -> list[_UnitOutcome]:
     return [dataclasses.replace(o, validation=validated.get(o.unit_id)) for o in outcomes]
 
 
+def _batch_tasks(
+    model_name: str, units: Sequence[_UnitTask], *, n_models: int, validate: bool, duration: float,
+    transient: float, distributed: bool = False,
+) -> list[_BatchTask]:
+    """Units grouped into tasks of about :data:`MEMBERS_PER_TASK` members (smaller when
+    ``distributed``, so that every worker gets work; results do not depend on the split)."""
+    per_task = max(1, MEMBERS_PER_TASK // n_models)
+    if distributed:
+        per_task = min(per_task, max(1, -(-len(units) // 8)))
+    return [
+        _BatchTask(model_name=model_name, units=tuple(units[k : k + per_task]), n_models=n_models,
+                   validate=validate, duration=duration, transient=transient)
+        for k in range(0, len(units), per_task)
+    ]
+
+
 @dataclass(frozen=True)
 class PipelineResult:
     """What :func:`run_pipeline` produced for one input.
@@ -246,9 +262,10 @@ def run_pipeline(
     if transient < 0:
         msg = f"`transient` must be >= 0 seconds; got {transient}."
         raise ValueError(msg)
-    if isinstance(uncertainty_scale, bool) or not isinstance(uncertainty_scale, (int, float)) or not uncertainty_scale >= 0:
+    if (isinstance(uncertainty_scale, bool) or not isinstance(uncertainty_scale, (int, float))
+            or not 0 <= uncertainty_scale < np.inf):
         msg = (
-            f"`uncertainty_scale` must be a number >= 0; got {uncertainty_scale!r}. Use 1 to draw member "
+            f"`uncertainty_scale` must be a number >= 0 (finite); got {uncertainty_scale!r}. Use 1 to draw member "
             "targets from the inferred uncertainty, 0 to put every member at the point estimate."
         )
         raise ValueError(msg)
@@ -269,14 +286,8 @@ def run_pipeline(
         for i, uid in enumerate(dics.unit_ids)
         if dics.status[i] == "ok"
     ]
-    per_task = max(1, MEMBERS_PER_TASK // int(n_models))
-    if scheduler is not None:  # enough tasks to keep every worker busy (results do not depend on the split)
-        per_task = min(per_task, max(1, -(-len(units) // 8)))
-    tasks = [
-        _BatchTask(model_name=spec.name, units=tuple(units[k : k + per_task]), n_models=int(n_models),
-                   validate=bool(validate), duration=float(duration), transient=float(transient))
-        for k in range(0, len(units), per_task)
-    ]
+    tasks = _batch_tasks(spec.name, units, n_models=int(n_models), validate=bool(validate), duration=float(duration),
+                         transient=float(transient), distributed=scheduler is not None)
     report = None
     if progress is not None:
         sizes = [len(t.units) for t in tasks]

@@ -188,13 +188,11 @@ def evaluate_end_to_end(
             ok = result.summary["status"] == "ok"
             fractions = np.where(ok, result.summary["valid_fraction"].fillna(0.0), np.nan)
             failures = result.summary.loc[~ok, "status"].value_counts().to_dict()
-        if "mean_valid_fraction" not in report:
-            report["n_failed"] = int(sum(failures.values()))
-            report["failures"] = failures
         fractions = np.asarray(fractions, dtype=np.float64)
         mean = float(np.nan_to_num(fractions, nan=0.0).sum() / max(chosen.size, 1))
-        report.setdefault("mean_valid_fraction", mean)
         report[f"mean_valid_fraction_{variant}"] = mean
+        if variant == targets[0]:
+            report.update(mean_valid_fraction=mean, n_failed=int(sum(failures.values())), failures=failures)
         for label, name in ((1, "spiking"), (2, "bursting")):
             rows = (labels == label) & np.isfinite(fractions)
             report[f"mean_valid_fraction_{variant}_{name}"] = float(fractions[rows].mean()) if rows.any() else float("nan")
@@ -205,19 +203,15 @@ def _true_target_validity(
     spikes: Any, true_dics: np.ndarray, model: str, *, n_models: int, duration: float, transient: float, seed: int
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Valid fraction per train of populations built at the trains' true DICs."""
-    from nwb_dicpop.pipeline import MEMBERS_PER_TASK, _BatchTask, _run_batch, _UnitTask, unit_seed
+    from nwb_dicpop.pipeline import _batch_tasks, _run_batch, _UnitTask, unit_seed
 
     units = [
         _UnitTask(unit_id=uid, g_s=float(true_dics[i, 0]), g_u=float(true_dics[i, 1]), g_s_std=0.0, g_u_std=0.0,
                   seed=unit_seed(seed, uid), observed=spikes.times[i] - spikes.t_start[i])
         for i, uid in enumerate(spikes.unit_ids)
     ]
-    per_task = max(1, MEMBERS_PER_TASK // n_models)
-    outcomes = {}
-    for k in range(0, len(units), per_task):
-        task = _BatchTask(model_name=model, units=tuple(units[k : k + per_task]), n_models=n_models, validate=True,
-                          duration=duration, transient=transient)
-        outcomes.update({o.unit_id: o for o in _run_batch(task)})
+    tasks = _batch_tasks(model, units, n_models=n_models, validate=True, duration=duration, transient=transient)
+    outcomes = {o.unit_id: o for task in tasks for o in _run_batch(task)}
     fractions = np.array([np.nan if outcomes[u].validation is None else outcomes[u].validation.fraction_valid
                           for u in spikes.unit_ids])
     failures: dict[str, int] = {}
