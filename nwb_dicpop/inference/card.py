@@ -166,6 +166,14 @@ def _section(card: dict[str, Any], weights_dir: Path) -> list[str]:
                 )
         out.append("")
     out += ["Reproduce:", "", "```bash", *_commands(card), "```", ""]
+    run, planned = training.get("epochs_run"), config.get("epochs")
+    if config.get("max_minutes") and run is not None and planned is not None and run < planned:
+        out += [
+            (f"The {config['max_minutes']:g}-minute budget ended training after {run} of the {planned} planned "
+             "epochs. On a faster machine the same command runs more epochs and gives slightly different "
+             "weights; the card's `history` lists the loss and MAE of every epoch."),
+            "",
+        ]
     for name, report in sorted(card.get("evaluation", {}).items()):
         out += [f"### Evaluation on `{name}`", ""]
         if isinstance(report, dict) and "command" in report:
@@ -236,6 +244,11 @@ def render_model_card(weights_dir: str | Path | None = None) -> str:
         "support of the training data). Trains are simulated with Brian2 by this package "
         "(`nwb-dicpop make-training-data`); test sets use other seeds than training. "
         "Accuracy is measured against each member's actual DICs."),
+        "",
+        ("A tonic train carries little more than its rate, so on spiking trains no estimator robust "
+         "to spike jitter can beat the median DICs of trains with that rate. "
+         "[`identifiability.md`](identifiability.md) measures that floor with "
+         "`benchmarks/bench_identifiability.py` and compares each network with it."),
         "",
     ]
     for card in cards:
