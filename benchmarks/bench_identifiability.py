@@ -142,7 +142,8 @@ def main() -> None:
             maes[column] = np.abs(guess - truth).mean(axis=0)
         maes["rate"] = np.min([maes[f"rate k={k}"] for k in args.k], axis=0)
         maes["drift"] = maes[f"rate+drift k={k_mid}"]
-        ratio = maes["network"] / maes["rate"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = maes["network"] / maes["rate"]
         print(f"{name:9s} {idx.size:6d}" + "".join(f" {_pair(maes[c])}" for c, _ in columns)
               + f" {ratio[0]:6.2f} /{ratio[1]:5.2f}")
         found[name] = maes
