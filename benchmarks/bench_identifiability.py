@@ -90,8 +90,13 @@ def main() -> None:
 
     test_path = Path(args.test or f"tests/data/{args.model}-test-v1.npz")
     start = time.perf_counter()
-    reference = load_training_data(args.reference, allow_partial=True)
-    test = load_training_data(test_path)
+    if min(args.k) < 1:
+        parser.error(f"--k must be positive integers; got {args.k}")
+    try:
+        reference = load_training_data(args.reference, allow_partial=True)
+        test = load_training_data(test_path)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
     if reference.model_name != args.model or test.model_name != args.model:
         parser.error(f"--reference and --test must both hold {args.model!r} trains")
     ref_x, test_x = _features(reference), _features(test)

@@ -41,3 +41,10 @@ def test_identifiability_benchmark_rejects_another_models_reference():
     result = _run("--model", "stg", "--reference", str(ROOT / "tests" / "data" / "da-test-v1.npz"))
     assert result.returncode == 2
     assert "must both hold 'stg' trains" in result.stderr
+
+
+def test_identifiability_benchmark_names_a_missing_reference(tmp_path):
+    result = _run("--model", "da", "--reference", str(tmp_path / "nothing"))
+    assert result.returncode == 2
+    assert "No dataset at" in result.stderr
+    assert "Traceback" not in result.stderr
