@@ -32,14 +32,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from nwb_dicpop.inference.data import TrainingSet, load_training_data
-from nwb_dicpop.inference.features import (
-    MIN_SPIKES,
-    encode_spike_trains,
-    network_inputs,
-    perturb_spike_trains,
-)
+from nwb_dicpop.inference.evaluation import evaluate_network
+from nwb_dicpop.inference.features import MIN_SPIKES, encode_spike_trains, network_inputs
 from nwb_dicpop.inference.network import load_network
-from nwb_dicpop.inference.predict import predict_arrays, resolve_weights
+from nwb_dicpop.inference.predict import resolve_weights
 
 CLASSES = {1: "spiking", 2: "bursting"}
 TARGETS = {  # issue 4 (overall MAE of g_s, g_u)
@@ -57,11 +53,11 @@ def _features(data: TrainingSet, chunk: int = 20_000) -> np.ndarray:
     for start in range(0, active.size, chunk):
         idx = active[start : start + chunk]
         out[idx, :6] = network_inputs(encode_spike_trains(data.trains(idx), max_spikes=100_000))
+    out[active, 6] = np.log(out[active, 2] + 1e-9)  # column 2 is the ISI CV
     for i in active:
         isi = np.diff(data.train(i))
         order = np.arange(isi.size) - 0.5 * (isi.size - 1)
         slope = float(order @ (isi - isi.mean())) / max(float(order @ order), 1e-30)
-        out[i, 6] = np.log(isi.std() / isi.mean() + 1e-9)
         out[i, 7] = slope * isi.size / isi.mean()
     return out
 
@@ -104,15 +100,12 @@ def main() -> None:
     scale[scale == 0] = 1.0
     loaded = load_network(resolve_weights(args.model, args.weights))
     active = np.flatnonzero((test.labels > 0) & (test.n_spikes >= MIN_SPIKES))
-    network = np.full((len(test), 2), np.nan)
-    network[active] = predict_arrays(loaded, test.trains(active)).mean
-    jittered = np.full((len(test), 2), np.nan)
-    shaken = perturb_spike_trains(test.trains(active), jitter=args.jitter, rng=args.seed)
-    jittered[active] = predict_arrays(loaded, shaken).mean
+    clean = evaluate_network(test, weights=loaded)
+    shaken = evaluate_network(test, weights=loaded, jitter=args.jitter, rng=args.seed)
     print(
         f"{args.model}: reference {len(reference):,} trains ({int((reference.labels > 0).sum()):,} non-silent), "
         f"test {test_path.name} {active.size:,} non-silent, network {loaded.card['version']}; "
-        f"features in {time.perf_counter() - start:.1f} s"
+        f"features and network in {time.perf_counter() - start:.1f} s"
     )
 
     spiking = np.flatnonzero(test.labels == 1)
@@ -138,8 +131,8 @@ def main() -> None:
         if idx.size == 0 or ref.size == 0:
             continue
         truth = test.targets[idx]
-        maes = {"network": np.abs(network[idx] - truth).mean(axis=0)}
-        maes[columns[1][0]] = np.abs(jittered[idx] - truth).mean(axis=0)
+        maes = {"network": np.array([clean[f"mae_g_s_{name}"], clean[f"mae_g_u_{name}"]]),
+                columns[1][0]: np.array([shaken[f"mae_g_s_{name}"], shaken[f"mae_g_u_{name}"]])}
         for column, spec in columns[2:]:
             cols, k = spec
             guess = _knn_median(ref_x[np.ix_(ref, cols)] / scale[cols], reference.targets[ref],
