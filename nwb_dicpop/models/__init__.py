@@ -11,19 +11,25 @@ from nwb_dicpop._validation import check_choice
 from nwb_dicpop.models.declaration import (
     CalciumDynamics,
     Current,
+    EvaluationSettings,
     Gate,
     MarkovScheme,
     NeuronModel,
+    SimulationSettings,
     SpikingBaseRecipe,
+    TrainingProtocol,
 )
 
 __all__ = [
     "CalciumDynamics",
     "Current",
+    "EvaluationSettings",
     "Gate",
     "MarkovScheme",
     "NeuronModel",
+    "SimulationSettings",
     "SpikingBaseRecipe",
+    "TrainingProtocol",
     "available_models",
     "get_model",
     "register_model",

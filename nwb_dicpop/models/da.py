@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from nwb_dicpop.models.declaration import (
     Current,
+    EvaluationSettings,
     Gate,
     MarkovScheme,
     NeuronModel,
+    SimulationSettings,
     SpikingBaseRecipe,
+    TrainingProtocol,
 )
 
 __all__ = ["DA"]
@@ -122,4 +125,16 @@ DA = NeuronModel(
         g_f_intercept=-11.0,
     ),
     compensation_rule=da_compensation_rule,
+    # integration chosen against scipy BDF at rtol 1e-6 (benchmarks/bench_simulation.py)
+    simulation=SimulationSettings(method="rk4", dt=2.5e-5, noise_dt=5e-5),
+    # the original study's training data: recorded window after a discarded transient
+    training=TrainingProtocol(g_s_range=(-10.0, 15.0), g_u_range=(0.0, 20.0), duration=9.0, transient=3.0),
+    evaluation=EvaluationSettings(
+        accuracy_targets={"mae_g_s": 2.0, "mae_g_u": 0.9, "class_accuracy": 0.998},
+        reference_metrics={
+            "mae_g_s": 2.410, "mae_g_u": 1.099, "class_accuracy": 0.9979, "mae_g_s_spiking": 2.616,
+            "mae_g_u_spiking": 1.177, "mae_g_s_bursting": 1.271, "mae_g_u_bursting": 0.672,
+        },
+        demo_targets=((6.0, 5.0), (2.0, 8.0), (-3.0, 6.0), (-6.0, 10.0)),
+    ),
 )

@@ -26,10 +26,13 @@ from functools import cached_property
 __all__ = [
     "CalciumDynamics",
     "Current",
+    "EvaluationSettings",
     "Gate",
     "MarkovScheme",
     "NeuronModel",
+    "SimulationSettings",
     "SpikingBaseRecipe",
+    "TrainingProtocol",
 ]
 
 TIMESCALES = ("fast", "slow", "ultraslow")
@@ -230,6 +233,101 @@ class SpikingBaseRecipe:
         return self.g_f_slope * self.g_s + self.g_f_intercept
 
 
+def _check_range(owner: str, name: str, value: tuple[float, float]) -> None:
+    low, high = value
+    if not low < high:
+        msg = f"{owner}.{name} must be an increasing (low, high) pair; got {value!r}."
+        raise ValueError(msg)
+
+
+def _check_seconds(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        value >= 0 if allow_zero else value > 0
+    ):
+        bound = ">= 0" if allow_zero else "> 0"
+        msg = f"{owner}.{name} must be a number of seconds {bound}; got {value!r}."
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """How a model is integrated by the Brian2 simulator.
+
+    Parameters
+    ----------
+    method : str
+        Default integration method (``"rush_larsen2"``, ``"rush_larsen"``, ``"rk4"``, or one of
+        Brian2's ``"exponential_euler"``, ``"rk2"``, ``"euler"``).
+    dt : float
+        Default integration step in seconds.
+    noise_dt : float
+        Step in seconds of the grid on which injected current noise is drawn.
+    """
+
+    method: str = "rush_larsen2"
+    dt: float = 2.5e-5
+    noise_dt: float = 1e-4
+
+    def __post_init__(self) -> None:
+        _check_seconds("SimulationSettings", "dt", self.dt)
+        _check_seconds("SimulationSettings", "noise_dt", self.noise_dt)
+
+
+@dataclass(frozen=True)
+class TrainingProtocol:
+    """How the training data of a model's DIC network are generated.
+
+    Parameters
+    ----------
+    g_s_range, g_u_range : (float, float)
+        Box of the ``(g_s, g_u)`` targets (dimensionless DICs at the model's threshold).
+    duration : float
+        Recorded window of every simulated train, in seconds (after the transient).
+    transient : float
+        Simulated time discarded before the recorded window, in seconds.
+    fallback_compensating_set : str or None
+        Compensating set tried when the model's ``compensation_rule`` cannot reach a target
+        (``"auto"``: every pair is tried); ``None`` skips such targets at once.
+    """
+
+    g_s_range: tuple[float, float]
+    g_u_range: tuple[float, float]
+    duration: float
+    transient: float
+    fallback_compensating_set: str | None = "auto"
+
+    def __post_init__(self) -> None:
+        _check_range("TrainingProtocol", "g_s_range", self.g_s_range)
+        _check_range("TrainingProtocol", "g_u_range", self.g_u_range)
+        _check_seconds("TrainingProtocol", "duration", self.duration)
+        _check_seconds("TrainingProtocol", "transient", self.transient, allow_zero=True)
+
+    @property
+    def target_box(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """``((g_s_min, g_s_max), (g_u_min, g_u_max))``."""
+        return (tuple(self.g_s_range), tuple(self.g_u_range))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Targets and reference figures used to judge a model's network, and its demo units.
+
+    Parameters
+    ----------
+    accuracy_targets : mapping of str to float
+        Goals for the network's test metrics (``"mae_g_s"``, ``"mae_g_u"``,
+        ``"class_accuracy"``), shown in the model card.
+    reference_metrics : mapping of str to float
+        Test metrics of the original study's network, shown beside ours in the model card.
+    demo_targets : tuple of (float, float)
+        ``(g_s, g_u)`` of the units simulated by ``nwb-dicpop demo``.
+    """
+
+    accuracy_targets: Mapping[str, float] = field(default_factory=dict)
+    reference_metrics: Mapping[str, float] = field(default_factory=dict)
+    demo_targets: tuple[tuple[float, float], ...] = ()
+
+
 CompensationRule = Callable[[float, float], tuple[str, str]]
 
 
@@ -271,6 +369,13 @@ class NeuronModel:
         How the calcium path of calcium-gated channels enters the DICs: weighted by the
         calcium time constant on the log scale (Brandoit et al., the default), or entirely
         ultraslow (Fyon et al. 2024).
+    simulation : SimulationSettings
+        Default integration method, step and noise grid of the simulator.
+    training : TrainingProtocol or None
+        How training data for this model's DIC network are generated; ``None`` when the
+        model has no network protocol yet (``make_training_data`` then asks for one).
+    evaluation : EvaluationSettings
+        Accuracy targets, reference figures and demo units.
     """
 
     name: str
@@ -287,6 +392,9 @@ class NeuronModel:
     calcium: CalciumDynamics | None = None
     definitions: Mapping[str, str] = field(default_factory=dict)
     calcium_dic_convention: str = "time_constant"
+    simulation: SimulationSettings = field(default_factory=SimulationSettings)
+    training: TrainingProtocol | None = None
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
     def __post_init__(self) -> None:
         names = [current.name for current in self.currents]

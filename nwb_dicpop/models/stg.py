@@ -8,9 +8,12 @@ from __future__ import annotations
 from nwb_dicpop.models.declaration import (
     CalciumDynamics,
     Current,
+    EvaluationSettings,
     Gate,
     NeuronModel,
+    SimulationSettings,
     SpikingBaseRecipe,
+    TrainingProtocol,
 )
 
 __all__ = ["STG"]
@@ -134,4 +137,16 @@ STG = NeuronModel(
         g_f_intercept=-2.2,
     ),
     compensation_rule=stg_compensation_rule,
+    # integration chosen against scipy BDF at rtol 1e-6 (benchmarks/bench_simulation.py)
+    simulation=SimulationSettings(method="rush_larsen2", dt=5e-5, noise_dt=1e-4),
+    # the original study's training data: recorded window after a discarded transient
+    training=TrainingProtocol(g_s_range=(-20.0, 20.0), g_u_range=(0.0, 20.0), duration=3.0, transient=3.0),
+    evaluation=EvaluationSettings(
+        accuracy_targets={"mae_g_s": 2.0, "mae_g_u": 1.2, "class_accuracy": 0.998},
+        reference_metrics={
+            "mae_g_s": 2.846, "mae_g_u": 1.751, "class_accuracy": 0.9984, "mae_g_s_spiking": 4.654,
+            "mae_g_u_spiking": 2.296, "mae_g_s_bursting": 0.807, "mae_g_u_bursting": 1.137,
+        },
+        demo_targets=((8.0, 4.0), (3.0, 7.0), (-3.0, 5.0), (-8.0, 6.0), (-12.0, 10.0), (-16.0, 14.0)),
+    ),
 )
