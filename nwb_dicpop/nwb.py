@@ -275,7 +275,8 @@ def _check_inputs(
         if missing:
             msg = (
                 f"Populations at positions {missing} have no unit_id; generate them with "
-                "unit_ids=... (one per target) so they can be linked to Units rows."
+                "generate_population(..., unit_id=...) or generate_populations(..., unit_ids=...) "
+                "so they can be linked to Units rows."
             )
             raise ValueError(msg)
         if len({p.unit_id for p in pops}) != len(pops):

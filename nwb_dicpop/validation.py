@@ -43,7 +43,7 @@ from nwb_dicpop.statistics import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["KEY_STATISTICS", "ValidationResult", "validate_population", "van_rossum_ratio"]
+__all__ = ["KEY_STATISTICS", "NOISE_FLOOR", "ValidationResult", "validate_population", "van_rossum_ratio"]
 
 KEY_STATISTICS = {
     SPIKING: ("spiking_frequency",),
@@ -139,17 +139,30 @@ def _aligned(train: np.ndarray, window: float) -> np.ndarray:
     return shifted[shifted <= window]
 
 
+NOISE_FLOOR = 1e-6
+"""Relative size below which a van Rossum distance is rounding noise and counts as 0.
+
+Elephant computes the distance from kernel sums whose terms cancel for identical trains; what
+is left is float noise of order 1e-8 to 1e-7 of the trains' own norm (their distance to the
+empty train).  Distances below ``NOISE_FLOOR`` times that norm are set to exactly 0, so that a
+member identical to a perfectly periodic train scores 0 rather than noise divided by noise."""
+
+
 def _distance(a: np.ndarray, b: np.ndarray, tau: float, window: float) -> float:
-    """van Rossum distance (Elephant) per square-root second of window."""
+    """van Rossum distance (Elephant) per square-root second of window; 0 below the noise floor."""
     import neo
     import quantities as pq
     from elephant.spike_train_dissimilarity import van_rossum_distance
 
     stop = window + 10 * tau
-    trains = [neo.SpikeTrain(x * pq.s, t_start=0.0 * pq.s, t_stop=stop * pq.s) for x in (a, b)]
+    empty = np.zeros(0)
+    trains = [neo.SpikeTrain(x * pq.s, t_start=0.0 * pq.s, t_stop=stop * pq.s) for x in (a, b, empty)]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*van_rossum_distance.*")
-        value = float(van_rossum_distance(trains, time_constant=tau * pq.s)[0, 1])
+        matrix = np.asarray(van_rossum_distance(trains, time_constant=tau * pq.s), dtype=np.float64)
+    value, norm = float(matrix[0, 1]), float(np.hypot(matrix[0, 2], matrix[1, 2]))
+    if value <= NOISE_FLOOR * norm:
+        return 0.0
     return value / np.sqrt(window)
 
 
@@ -174,7 +187,10 @@ def van_rossum_ratio(
     Returns
     -------
     ratios : ndarray of float, shape (n_members,)
-        ``D(x, member) / D_ref`` (inf for a silent member).
+        ``D(x, member) / D_ref`` (inf for a silent member).  Distances below
+        :data:`NOISE_FLOOR` of the trains' norm are 0; when ``D_ref`` is 0 (a perfectly
+        periodic train compared with itself) the ratio is 0 for a member at distance 0 and
+        inf otherwise.
     reference_distance : float
     tau : float
         Kernel time constant in seconds.
@@ -205,6 +221,9 @@ def van_rossum_ratio(
             reference_distance = _distance(_aligned(first, half), _aligned(second, half), tau, half)
         kind = "self"
     ratios = np.array([score(np.asarray(m, dtype=np.float64), duration) for m in members])
+    if reference_distance == 0:
+        # the reference reproduces the train exactly: only an exact member matches it
+        return np.where(ratios == 0, 0.0, np.inf), reference_distance, tau, kind
     with np.errstate(divide="ignore", invalid="ignore"):
         return ratios / reference_distance, reference_distance, tau, kind
 

@@ -135,3 +135,18 @@ def test_bad_thresholds():
         ndp.validate_population(observed, _result([observed]), max_relative_error=0.0)
     with pytest.raises(ValueError, match="units"):
         ndp.validate_population(SpikeTrains([observed, observed]), _result([observed]))
+
+
+def test_van_rossum_ratio_of_a_periodic_train_to_itself_is_exactly_zero():
+    # the halves of a perfectly periodic train are identical: the reference distance is
+    # rounding noise of the kernel sums, and so is an identical member's distance
+    from nwb_dicpop.validation import van_rossum_ratio
+
+    observed = _bursts(8, 4, 0.01, 0.5)
+    moved = observed.copy()
+    moved[5] += 0.004  # one spike 4 ms late
+    ratios, reference, _, kind = van_rossum_ratio(observed, [observed.copy(), moved], duration=4.0)
+    assert kind == "self"
+    assert reference == 0.0
+    assert ratios[0] == 0.0
+    assert np.isinf(ratios[1])
