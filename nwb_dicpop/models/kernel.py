@@ -15,7 +15,6 @@ current ``I_j = g_j prod_k x_k^p_k (V - E_j)`` per unit conductance is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -74,11 +73,17 @@ class GateKernel:
 
 
 class ModelKernel:
-    """All numeric functions of one model.  Build with :func:`kernel_for`."""
+    """All numeric functions of one model.  Build with :func:`kernel_for`.
 
-    def __init__(self, model: NeuronModel) -> None:
+    ``streamlined=False`` makes :attr:`VoltageSlice.functions` the plain ``sympy.lambdify``
+    functions instead of the generated streamlined ones: the same results, bit for bit, more
+    slowly (the reference the streamlined path is tested against).
+    """
+
+    def __init__(self, model: NeuronModel, *, streamlined: bool = True) -> None:
         sp = _sympy()
         self.model = model
+        self.streamlined = streamlined
         v = sp.Symbol(VOLTAGE, real=True)
         ca_name = model.calcium.name if model.calcium is not None else "_Ca"
         ca = sp.Symbol(ca_name, real=True)
@@ -313,109 +318,192 @@ class ModelKernel:
         return out / conductances[:, self.leak_index, None, None]
 
 
-def _printer() -> Any:
-    """A numpy code printer that writes ``x**n`` (2 <= |n| <= 8) as products.
+@cache
+def _printer_classes() -> tuple[type, type]:
+    """The two numpy code printers of the calcium-gated columns (sympy is imported lazily).
 
-    numpy multiplies much faster than it calls ``pow``, and these powers (gate exponents) sit
-    in the hot loop of compensation.
+    ``ProductPowerPrinter`` writes ``x**n`` (2 <= |n| <= 8) as products: numpy multiplies much
+    faster than it calls ``pow``, and these powers (gate exponents) sit in the hot loop of
+    compensation.  It is the printer of the reference functions (plain ``sympy.lambdify``).
+
+    ``StreamlinedPrinter`` prints the same arithmetic, bit for bit, directly in a cheaper form
+    (see :func:`_streamlined_function`).
     """
+    from sympy import Integer, S
     from sympy.printing.numpy import NumPyPrinter
+    from sympy.printing.precedence import precedence
 
-    class _ProductPowerPrinter(NumPyPrinter):
+    class ProductPowerPrinter(NumPyPrinter):
         def _print_Pow(self, expr: Any, rational: bool = False) -> str:
             if expr.exp.is_Integer and 2 <= abs(int(expr.exp)) <= 8:
                 base = f"({self._print(expr.base)})"
                 product = "*".join([base] * abs(int(expr.exp)))
-                return f"({product})" if int(expr.exp) > 0 else f"(1/({product}))"
+                return f"({product})" if int(expr.exp) > 0 else f"({self._print(S.One)}/({product}))"
             return super()._print_Pow(expr, rational=rational)
 
-    return _ProductPowerPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True})
+    class StreamlinedPrinter(ProductPowerPrinter):
+        """Prints what :class:`ProductPowerPrinter` prints, with three changes of form.
+
+        * ``x**n`` of a symbol ``x`` (2 <= |n| <= 8) is written ``_x_pow<n>``, a name that the
+          generated function computes once, right after ``x``, as the chain
+          ``x*x``, ``_x_pow2*x``, ... (the same left-to-right products as ``((x)*(x)*(x))``).
+        * Each numeric literal becomes a named 0-d float64 array (numpy combines an array with a
+          0-d array faster than with a Python number; the arithmetic is the same).  Numeric
+          exponents stay Python numbers (numpy special-cases some).
+        * A negative number that leads a product is one negative constant, not a unary minus
+          in front of a positive one, so ``y - 2*x`` is written ``y + _k*x`` with ``_k = -2``
+          (IEEE 754 makes ``(-a)*b`` equal to ``-(a*b)`` and ``y + (-b)`` to ``y - b``, bit
+          for bit).
+
+        Everything else is printed as the parent prints it.
+
+        ``constants`` (name -> value) and ``powers`` (symbol name -> highest power used) record
+        what the printed code needs.
+        """
+
+        def __init__(self, settings: dict[str, Any]) -> None:
+            super().__init__(settings)
+            self.constants: dict[str, np.ndarray] = {}
+            self.powers: dict[str, int] = {}
+            self._names: dict[str, str] = {}  # float.hex(value) -> constant name
+            self._literal_depth = 0  # > 0 while printing a numeric exponent
+            self._negate: Any = None  # a leading coefficient to print as one negative constant
+
+        def _constant(self, expr: Any, text: str) -> str:
+            """The name of the constant whose value is the Python literal ``text`` (of ``expr``)."""
+            value = float(text)
+            if self._negate is not None:
+                if expr != self._negate:
+                    msg = f"internal error: expected the coefficient {self._negate} first, got {expr}"
+                    raise RuntimeError(msg)
+                self._negate = None
+                value = -value
+            key = value.hex()
+            name = self._names.get(key)
+            if name is None:
+                name = self._names[key] = f"_k{len(self._names)}"
+                self.constants[name] = np.array(value)
+            return name
+
+        def _print_Float(self, expr: Any) -> str:
+            text = super()._print_Float(expr)
+            return text if self._literal_depth or not np.isfinite(float(text)) else self._constant(expr, text)
+
+        def _print_Integer(self, expr: Any) -> str:
+            text = super()._print_Integer(expr)
+            exact = float(expr.p) == expr.p  # larger integers stay Python integers
+            return text if self._literal_depth or not exact else self._constant(expr, text)
+
+        def _print_Zero(self, expr: Any) -> str:
+            return self._print_Integer(expr)
+
+        def _print_Rational(self, expr: Any) -> str:
+            return f"{self._print(Integer(expr.p))}/{self._print(Integer(expr.q))}"
+
+        def _print_Mul(self, expr: Any) -> str:
+            coefficient = expr.as_coeff_Mul()[0]
+            if not (coefficient.is_Number and coefficient.is_finite and coefficient < 0 and coefficient != -1):
+                return super()._print_Mul(expr)
+            # the parent writes "-" and then the coefficient's magnitude (of a fraction: its
+            # numerator) as the first number
+            magnitude = -coefficient
+            self._negate = Integer(magnitude.p) if magnitude.is_Rational else magnitude
+            text = super()._print_Mul(expr)
+            if self._negate is not None or not text.startswith("-"):
+                msg = f"internal error: the coefficient of {expr} was not printed first after its sign: {text}"
+                raise RuntimeError(msg)
+            return text[1:]
+
+        def _print_Pow(self, expr: Any, rational: bool = False) -> str:
+            n = expr.exp
+            if expr.base.is_Symbol and n.is_Integer and 2 <= abs(int(n)) <= 8:
+                name = self._print(expr.base)
+                self.powers[name] = max(self.powers.get(name, 1), abs(int(n)))
+                chain = f"_{name}_pow{abs(int(n))}"
+                return chain if n > 0 else f"({self._print(S.One)}/{chain})"
+            return super()._print_Pow(expr, rational=rational)
+
+        def _hprint_Pow(self, expr: Any, rational: bool = False, sqrt: str = "math.sqrt") -> str:
+            simple = expr.exp == S.Half or (expr.is_commutative and (-expr.exp is S.Half or expr.exp is S.NegativeOne))
+            if not expr.exp.is_Number or rational or simple:
+                return super()._hprint_Pow(expr, rational=rational, sqrt=sqrt)
+            # as the parent, except that the exponent is written as a Python number
+            level = precedence(expr)
+            base = self.parenthesize(expr.base, level, strict=False)
+            self._literal_depth += 1
+            try:
+                exponent = self.parenthesize(expr.exp, level, strict=False)
+            finally:
+                self._literal_depth -= 1
+            return f"{base}**{exponent}"
+
+    return ProductPowerPrinter, StreamlinedPrinter
 
 
-_NUMBER = re.compile(r"(?<![\w.])(-?)((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)(?![\w.])")
-_PRODUCT = re.compile(r"\(\(([A-Za-z_]\w*)\)(?:\*\(\1\))+\)")
-_ASSIGNMENT = re.compile(r"^(\s+)([A-Za-z_]\w*) = ")
+_PRINTER_SETTINGS = {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True}
 
 
-def _streamlined(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The same function with fewer and cheaper numpy calls, bit for bit the same results.
+def _printer() -> Any:
+    """The printer of the reference functions: ``x**n`` (2 <= |n| <= 8) as products."""
+    return _printer_classes()[0](dict(_PRINTER_SETTINGS))
 
-    Two rewrites of the generated source: products ``((x)*(x)*(x))`` of a name become a chain
-    ``x_2 = x*x; x_3 = x_2*x`` computed once right after ``x`` is assigned (the same
-    left-to-right products), and numeric literals become 0-d float64 arrays (numpy combines an
-    array with a 0-d array faster than with a Python number; the arithmetic is the same).  The
-    rewrite is checked against the original on sample values and dropped on any difference.
+
+def _streamlined_function(arguments: tuple[Any, ...], expressions: list[Any], namespace: dict[str, Any]) -> Callable[..., list[Any]]:
+    """``sympy.lambdify(arguments, expressions, cse=True, printer=_printer())``, bit for bit,
+    with fewer and cheaper numpy calls.
+
+    The same common subexpressions and the same arithmetic, but integer powers of a name are
+    computed once as a chain of products and numeric literals are 0-d float64 arrays (see
+    ``StreamlinedPrinter`` in :func:`_printer_classes`).  The source is written in this form
+    directly, not rewritten afterwards; what the generator cannot write raises (``ValueError``,
+    or ``RuntimeError`` for an internal inconsistency) instead of falling back to a slower
+    function.  ``tests/test_kernel_streamlined.py`` holds it to ``lambdify`` bit for bit.  The
+    function carries its source as ``source``.
+
+    ``namespace`` holds the names the printed code calls (a lambdified function's globals).
     """
-    import inspect
+    from sympy.simplify.cse_main import cse
 
-    try:
-        source = inspect.getsource(func)
-        lines = source.splitlines()
-        header, body = lines[0], lines[1:]
-        arguments = [a.strip() for a in header[header.index("(") + 1 : header.rindex(")")].split(",") if a.strip()]
-        powers: dict[str, int] = {}
+    printer = _printer_classes()[1](dict(_PRINTER_SETTINGS))
+    replacements, reduced = cse(list(expressions), list=False)
+    argument_names = [printer.doprint(a) for a in arguments]
+    assigned = [printer.doprint(s) for s, _ in replacements]
+    assignments = [printer.doprint(value) for _, value in replacements]
+    result = "[" + ", ".join(printer.doprint(e) for e in reduced) + "]"
+    defined = argument_names + assigned
+    generated = set(printer.constants) | {f"_{n}_pow{k}" for n, top in printer.powers.items() for k in range(2, top + 1)}
+    problems = [
+        (not all(name.isidentifier() for name in defined), f"variable names that are not identifiers: {defined}"),
+        (len(set(defined)) != len(defined), f"variable names that repeat: {defined}"),
+        (bool(generated & set(defined)), f"variable names that clash with generated ones: {sorted(generated & set(defined))}"),
+        (bool(set(printer.powers) - set(defined)), f"powers of undefined names: {sorted(set(printer.powers) - set(defined))}"),
+        (any("\n" in text for text in [*assignments, result]), "code that is not a single expression per line"),
+    ]
+    for problem, what in problems:
+        if problem:
+            msg = f"cannot generate a streamlined function for {expressions}: {what}"
+            raise ValueError(msg)
 
-        def chain(match: re.Match[str]) -> str:
-            name = match.group(1)
-            n = match.group(0).count("*") + 1
-            powers[name] = max(powers.get(name, 1), n)
-            return f"_{name}_pow{n}"
+    def chain(name: str) -> list[str]:
+        n = printer.powers.get(name, 1)
+        if n < 2:
+            return []
+        return [f"    _{name}_pow2 = {name}*{name}"] + [f"    _{name}_pow{k} = _{name}_pow{k - 1}*{name}" for k in range(3, n + 1)]
 
-        body = [_PRODUCT.sub(chain, line) for line in body]
-        constants: dict[str, np.ndarray] = {}
-
-        def constant(match: re.Match[str]) -> str:
-            before = match.string[: match.start()].rstrip()
-            if before.endswith("**"):
-                return match.group(0)  # exponents stay Python numbers (numpy special-cases some)
-            sign = match.group(1)
-            binary = bool(sign) and bool(before) and before[-1] not in "(,=[*/+-"
-            value = float(match.group(2) if binary else sign + match.group(2))
-            name = f"_k{len(constants)}"
-            constants[name] = np.array(value)
-            return f"-{name}" if binary else name
-
-        def numbers(line: str) -> str:
-            head, sep, expr = line.partition("=") if _ASSIGNMENT.match(line) else ("", "", line)
-            if not sep and not line.strip().startswith("return"):
-                return line
-            return head + sep + _NUMBER.sub(constant, expr)
-
-        body = [numbers(line) for line in body]
-        out_lines = [header]
-        indent = "    "
-
-        def chains(name: str, pad: str) -> list[str]:
-            n = powers.get(name, 1)
-            if n < 2:
-                return []
-            lines_ = [f"{pad}_{name}_pow2 = {name}*{name}"]
-            lines_ += [f"{pad}_{name}_pow{k} = _{name}_pow{k - 1}*{name}" for k in range(3, n + 1)]
-            return lines_
-
-        for name in arguments:
-            out_lines += chains(name, indent)
-        for line in body:
-            out_lines.append(line)
-            match = _ASSIGNMENT.match(line)
-            if match:
-                out_lines += chains(match.group(2), match.group(1))
-        namespace = dict(func.__globals__)
-        namespace.update(constants)
-        text = "\n".join(out_lines)
-        exec(compile(text, "<streamlined>", "exec"), namespace)  # noqa: S102
-        new = namespace[func.__name__]
-        new.source = text  # for inspection
-        rng = np.random.default_rng(0)
-        samples = [rng.uniform(-3.0, 3.0, 64) * 10.0 ** rng.uniform(-3, 3, 64) for _ in arguments]
-        with np.errstate(all="ignore"):
-            reference, result = func(*samples), new(*samples)
-        same = len(reference) == len(result) and all(
-            np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True) for a, b in zip(reference, result, strict=True)
-        )
-        return new if same else func
-    except Exception:  # noqa: BLE001 - any surprise in the generated source: keep the original
-        return func
+    lines = [f"def _streamlined({', '.join(argument_names)}):"]
+    for name in argument_names:
+        lines += chain(name)
+    for name, text in zip(assigned, assignments, strict=True):
+        lines.append(f"    {name} = {text}")
+        lines += chain(name)
+    lines.append(f"    return {result}")
+    source = "\n".join(lines) + "\n"
+    scope = dict(namespace)
+    scope.update(printer.constants)
+    exec(compile(source, "<streamlined>", "exec"), scope)  # noqa: S102 - source generated above
+    func = scope["_streamlined"]
+    func.source = source
+    return func
 
 
 class VoltageSlice:
@@ -436,7 +524,8 @@ class VoltageSlice:
         self.calcium_index = np.array(kernel.calcium_currents, dtype=np.intp)
         self.columns: list[tuple[int, Callable[[np.ndarray, np.ndarray], np.ndarray]]] = []
         # ``(j, f)`` with ``f(Ca, dCa_dV)`` the raw rows ``[S_f, S_s, S_u]`` of column ``j``
-        # (arrays or scalars, not broadcast): the solver's hot loop uses them directly.
+        # (arrays or scalars, not broadcast): the solver's hot loop uses them directly.  They are
+        # generated streamlined (``_streamlined_function``) unless ``kernel.streamlined`` is False.
         self.functions: list[tuple[int, Callable[[Any, Any], list[Any]]]] = []
         self.plans: dict[Any, Any] = {}  # per (unknowns, rows) constants, filled by the solver
         if not kernel.calcium_dependent_currents:
@@ -487,14 +576,16 @@ class VoltageSlice:
                     fast += a * feedback
                     slow += (b - a) * feedback
                     ultraslow += (1.0 - b) * feedback
-            func = sp.lambdify((ca, dca), [fast, slow, ultraslow], modules="numpy", cse=True, printer=_printer())
+            rows = [fast, slow, ultraslow]
+            func = sp.lambdify((ca, dca), rows, modules="numpy", cse=True, printer=_printer())
 
             def column(calcium: np.ndarray, d_calcium: np.ndarray, func: Any = func) -> np.ndarray:
                 parts = np.broadcast_arrays(*func(calcium, d_calcium), calcium)[:3]
                 return np.stack(parts, axis=-1)
 
             self.columns.append((j, column))
-            self.functions.append((j, _streamlined(func)))
+            fastest = _streamlined_function((ca, dca), rows, func.__globals__) if kernel.streamlined else func
+            self.functions.append((j, fastest))
 
     def calcium(self, conductances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Steady-state calcium and its voltage derivative for each set, shape (n_sets,)."""
