@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from nwb_dicpop.models.declaration import NeuronModel
-from nwb_dicpop.models.expressions import VOLTAGE, _sympy, parse_expression
+from nwb_dicpop.models.expressions import VOLTAGE, parse_expression, sympy_module
 
 __all__ = [
     "SPIKE_RESET",
@@ -112,7 +112,7 @@ class ModelDynamics:
     """
 
     def __init__(self, model: NeuronModel) -> None:
-        sp = _sympy()
+        sp = sympy_module()
         self.model = model
         v = sp.Symbol(VOLTAGE, real=True)
         symbols: dict[str, Any] = {VOLTAGE: v}
@@ -183,7 +183,7 @@ class ModelDynamics:
     def _function(self, kind: str) -> Any:
         """Lambdified right-hand side or Jacobian, compiled on first use."""
         if kind not in self._compiled:
-            sp = _sympy()
+            sp = sympy_module()
             arguments = [*self._state_symbols, *self._conductance_symbols, self.symbols[APPLIED_CURRENT]]
             if kind == "rhs":
                 function = sp.lambdify(arguments, list(self.derivatives), modules="numpy", cse=True)
@@ -208,7 +208,7 @@ class ModelDynamics:
         return self.state_names.index(name)
 
     def _initial_state(self) -> np.ndarray:
-        sp = _sympy()
+        sp = sympy_module()
         model = self.model
         values: dict[Any, float] = {self.symbols[VOLTAGE]: float(model.initial_voltage)}
         if model.calcium is not None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from nwb_dicpop.models.declaration import NeuronModel
 
-__all__ = ["FUNCTIONS", "VOLTAGE", "free_names", "parse_expression"]
+__all__ = ["FUNCTIONS", "VOLTAGE", "free_names", "parse_expression", "sympy_module"]
 
 VOLTAGE = "V"
 FUNCTIONS = ("exp", "log", "sqrt", "tanh", "abs")
@@ -32,14 +32,15 @@ def free_names(text: str) -> set[str]:
 
 
 @cache
-def _sympy() -> Any:
+def sympy_module() -> Any:
+    """The ``sympy`` module, imported on first use (``import nwb_dicpop`` stays light)."""
     import sympy
 
     return sympy
 
 
 def _parse(text: str, symbols: dict[str, Any], where: str) -> sympy.Expr:
-    sp = _sympy()
+    sp = sympy_module()
     unknown = free_names(text) - set(symbols)
     if unknown:
         msg = (
@@ -59,7 +60,7 @@ def _parse(text: str, symbols: dict[str, Any], where: str) -> sympy.Expr:
 
 
 def _symbols_of(model: NeuronModel, extra: Iterable[str]) -> dict[str, Any]:
-    sp = _sympy()
+    sp = sympy_module()
     names = {VOLTAGE, *extra}
     if model.calcium is not None:
         names.add(model.calcium.name)
@@ -88,7 +89,7 @@ def parse_expression(
     sympy.Expr
     """
     symbols = _symbols_of(model, extra_names)
-    sp = _sympy()
+    sp = sympy_module()
     definitions = {name: sp.Symbol(name, real=True) for name in model.definitions}
     expr = _parse(text, {**symbols, **definitions}, f"model {model.name!r}")
     if inline:
@@ -98,7 +99,7 @@ def parse_expression(
 
 def _inlined_definitions(model: NeuronModel) -> dict[Any, Any]:
     """Each definition symbol mapped to its fully inlined expression (definitions may nest)."""
-    sp = _sympy()
+    sp = sympy_module()
     symbols = _symbols_of(model, ())
     def_symbols = {name: sp.Symbol(name, real=True) for name in model.definitions}
     raw = {

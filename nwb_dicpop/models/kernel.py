@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nwb_dicpop.models.declaration import NeuronModel
-from nwb_dicpop.models.expressions import VOLTAGE, _sympy, parse_expression
+from nwb_dicpop.models.expressions import VOLTAGE, parse_expression, sympy_module
 
 __all__ = ["GateKernel", "ModelKernel", "VoltageSlice", "kernel_for", "log_weight"]
 
@@ -39,7 +39,7 @@ def log_weight(tau: Any, tau_low: Any, tau_high: Any) -> np.ndarray:
 
 
 def _lambdify(expr: Any, symbols: tuple[Any, Any]) -> NumericFunction:
-    sp = _sympy()
+    sp = sympy_module()
     func = sp.lambdify(symbols, expr, modules="numpy")
     constant = not (expr.free_symbols & set(symbols))
 
@@ -81,7 +81,7 @@ class ModelKernel:
     """
 
     def __init__(self, model: NeuronModel, *, streamlined: bool = True) -> None:
-        sp = _sympy()
+        sp = sympy_module()
         self.model = model
         self.streamlined = streamlined
         v = sp.Symbol(VOLTAGE, real=True)
@@ -516,7 +516,7 @@ class VoltageSlice:
     """
 
     def __init__(self, kernel: ModelKernel, voltage: float) -> None:
-        sp = _sympy()
+        sp = sympy_module()
         self.kernel = kernel
         self.voltage = float(voltage)
         self.static = kernel.static_sensitivity(self.voltage)
