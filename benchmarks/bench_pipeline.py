@@ -38,7 +38,7 @@ def make_recording(folder: Path, n_units: int, seed: int) -> Path:
     g_u = rng.uniform(3, 12, n_units)
     pops = ndp.generate_populations("stg", g_s, g_u, n_models=1, rng=seed, thresholds=False)
     conductances = np.concatenate([p.conductances for p in pops])
-    sim = ndp.simulate_population(conductances, model="stg", duration=6.0, transient=3.0)
+    sim = ndp.simulate_population(conductances, model="stg", duration=3.0, transient=3.0)
     return write_mock_nwb(folder / "bench.nwb", list(sim.spike_times), duration=3.0, epochs={})
 
 
@@ -46,8 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=100)
     parser.add_argument("--n-models", type=int, default=100)
-    parser.add_argument("--duration", type=float, default=4.0, help="validation simulation, s (transient included)")
-    parser.add_argument("--transient", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=2.0,
+                        help="validation simulation: recorded window in s, after --transient (default 2)")
+    parser.add_argument("--transient", type=float, default=2.0, help="discarded initial time in s (default 2)")
     parser.add_argument("--weights", help="network card; default the shipped STG weights")
     parser.add_argument("--no-dask", action="store_true", help="serial run only")
     args = parser.parse_args()

@@ -6,18 +6,22 @@ Run from the repository root::
     OMP_NUM_THREADS=1 python benchmarks/bench_simulation.py --n-members 200 --n-bdf 3   # quick
 
 For each model, ``--n-members`` conductance sets are drawn from degenerate populations at
-random targets of the training-data plane (spiking and bursting targets).  They are simulated
-for ``--duration`` seconds (transient included) with :func:`nwb_dicpop.simulate_population`
-(default method and step of the model, Brian2 cython target, compile time excluded and
-reported apart), and ``--n-bdf`` of them one at a time with scipy ``solve_ivp`` BDF as the
-original study did (same machine, same run), with both of its settings:
+random targets of the training-data plane (spiking and bursting targets, the ranges of
+``tests/fidelity.py``).  They are simulated for ``--transient`` plus ``--duration`` seconds
+(``--duration`` is the recorded window, after the discarded transient) with
+:func:`nwb_dicpop.simulate_population` (default method and step of the model, Brian2 cython
+target, compile time excluded and reported apart), and ``--n-bdf`` of them one at a time with
+scipy ``solve_ivp`` BDF as the original study did (same machine, same run), with both of its
+settings:
 
-* *generator*: rtol 1e-2, atol 1e-4, no Jacobian, samples every 0.1 ms (STG) / 0.05 ms (DA)
-  (the dataset generator that produced the training data);
+* *generator*: rtol 1e-2, atol 1e-4, no Jacobian, samples on the model's noise grid
+  (``simulation.noise_dt``: 0.1 ms for STG, 0.05 ms for DA; the dataset generator that
+  produced the training data);
 * *Spike2Pop*: rtol 1e-3, atol 1e-6, samples every 0.05 ms, analytical Jacobian for STG only.
 
 The BDF time per neuron is extrapolated to the whole set.  Throughput is in simulated
-neuron-seconds per wall-clock second; the printed ratio is Brian2 / BDF (target >= 200).
+neuron-seconds (transient included) per wall-clock second; the printed ratio is Brian2 / BDF
+(target >= 200).
 The 2 % fidelity of the same settings is checked by ``tests/test_simulation.py``
 (``pytest -m slow -k fidelity``).
 
@@ -30,22 +34,24 @@ extrapolated).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
 import nwb_dicpop as ndp
 from nwb_dicpop.models.dynamics import solve_reference
 
-TARGETS = {"stg": ((-15.0, 10.0), (1.0, 15.0)), "da": ((-8.0, 12.0), (0.5, 10.0))}
-SAMPLING = {"stg": 1e-4, "da": 5e-5}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fidelity import TARGET_LIMITS
 
 
 def draw_members(model: str, n: int, rng: np.random.Generator) -> np.ndarray:
     rows: list[np.ndarray] = []
     while sum(r.shape[0] for r in rows) < n:
-        g_s, g_u = rng.uniform(*TARGETS[model][0]), rng.uniform(*TARGETS[model][1])
+        g_s, g_u = rng.uniform(*TARGET_LIMITS[model][0]), rng.uniform(*TARGET_LIMITS[model][1])
         try:
             population = ndp.generate_population(model, g_s, g_u, n_models=16, thresholds=False, rng=rng)
         except ValueError:
@@ -55,8 +61,10 @@ def draw_members(model: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def time_bdf(model: str, conductances: np.ndarray, duration: float, transient: float) -> dict[str, float]:
+    """BDF seconds per neuron for ``transient + duration`` simulated seconds, per setting."""
     settings = {
-        "generator": {"rtol": 1e-2, "atol": 1e-4, "use_jacobian": False, "sample_dt": SAMPLING[model]},
+        "generator": {"rtol": 1e-2, "atol": 1e-4, "use_jacobian": False,
+                      "sample_dt": ndp.get_model(model).simulation.noise_dt},
         "spike2pop": {"rtol": 1e-3, "atol": 1e-6, "use_jacobian": model == "stg", "sample_dt": 5e-5},
     }
     out = {}
@@ -65,7 +73,8 @@ def time_bdf(model: str, conductances: np.ndarray, duration: float, transient: f
         solve_reference(model, conductances[0], duration=0.01, transient=0.0, **kwargs)
         start = time.perf_counter()
         for row in conductances:
-            solve_reference(model, row, duration=duration, transient=transient, **kwargs)
+            # solve_reference takes the total simulated time, transient included
+            solve_reference(model, row, duration=transient + duration, transient=transient, **kwargs)
         out[name] = (time.perf_counter() - start) / conductances.shape[0]
     return out
 
@@ -81,15 +90,17 @@ def bench_model(model: str, args: argparse.Namespace, rng: np.random.Generator) 
     counts = np.array([t.size for t in result.spike_times])
     stats = ndp.compute_spike_statistics(result)
     classes = stats["firing_class"].value_counts().to_dict()
-    throughput = members.shape[0] * args.duration / wall
-    print(f"\n== {model.upper()}: {members.shape[0]} members x {args.duration} s "
+    simulated = args.transient + args.duration
+    throughput = members.shape[0] * simulated / wall
+    print(f"\n== {model.upper()}: {members.shape[0]} members x {simulated:g} s "
+          f"({args.duration:g} s recorded after {args.transient:g} s) "
           f"(method {result.method}, dt {result.dt * 1e3:g} ms, target {result.code_target})")
     print(f"   classes {classes}, mean spikes per member {counts.mean():.1f}")
     print(f"   Brian2: {wall:.1f} s wall (+{warm:.1f} s start-up/compile) -> {throughput:.1f} neuron-s/s")
     bdf_rows = members[rng.choice(members.shape[0], args.n_bdf, replace=False)]
     per_neuron = time_bdf(model, bdf_rows, args.duration, args.transient)
     for name, seconds in per_neuron.items():
-        bdf_throughput = args.duration / seconds
+        bdf_throughput = simulated / seconds
         print(f"   BDF {name:9s}: {seconds:.2f} s per neuron ({args.n_bdf} timed, extrapolated "
               f"{seconds * members.shape[0]:.0f} s) -> {bdf_throughput:.2f} neuron-s/s; "
               f"ratio {throughput / bdf_throughput:.0f}x")
@@ -124,8 +135,8 @@ def bench_statistics(trains: list[np.ndarray], n_trains: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-members", type=int, default=1000)
-    parser.add_argument("--duration", type=float, default=4.0)
-    parser.add_argument("--transient", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=2.0, help="recorded window in s (default 2)")
+    parser.add_argument("--transient", type=float, default=2.0, help="discarded initial time in s (default 2)")
     parser.add_argument("--n-bdf", type=int, default=8)
     parser.add_argument("--n-trains", type=int, default=10_000)
     parser.add_argument("--models", default="stg,da")

@@ -30,6 +30,10 @@ _EXPORTS = {
     "generate_population": "nwb_dicpop.compensation",
     "generate_populations": "nwb_dicpop.compensation",
     "generate_spiking_population": "nwb_dicpop.compensation",
+    "generate_unit_populations": "nwb_dicpop.compensation",
+    "PopulationSet": "nwb_dicpop.compensation",
+    "UnitPopulation": "nwb_dicpop.compensation",
+    "CompensationSettings": "nwb_dicpop.compensation",
     "choose_compensating_set": "nwb_dicpop.compensation",
     "reachability_map": "nwb_dicpop.compensation",
     "ReachabilityMap": "nwb_dicpop.compensation",
@@ -45,12 +49,16 @@ _EXPORTS = {
     "simulate_population": "nwb_dicpop.simulation",
     "simulate_batches": "nwb_dicpop.batches",
     "read_batches": "nwb_dicpop.batches",
+    "as_spike_trains": "nwb_dicpop.statistics",
     "compute_spike_statistics": "nwb_dicpop.statistics",
     "to_neo": "nwb_dicpop.statistics",
     "firing_class": "nwb_dicpop.statistics",
     "burst_metrics": "nwb_dicpop.statistics",
     "validate_population": "nwb_dicpop.validation",
     "ValidationResult": "nwb_dicpop.validation",
+    "analyze_neuromodulation": "nwb_dicpop.neuromodulation",
+    "NeuromodulationResult": "nwb_dicpop.neuromodulation",
+    "track_dics": "nwb_dicpop.neuromodulation",
 }
 
 __all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the names are the keys of _EXPORTS

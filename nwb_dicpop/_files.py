@@ -23,6 +23,31 @@ def _umask() -> int:
     return current
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_orphans(final: Path) -> None:
+    """Remove temporary files of ``final`` left by writers that no longer run."""
+    prefix = f".{final.stem}."
+    suffix = f".tmp{final.suffix}"
+    with contextlib.suppress(OSError):
+        for candidate in final.parent.iterdir():
+            name = candidate.name
+            if not (name.startswith(prefix) and name.endswith(suffix)):
+                continue
+            pid = name[len(prefix):].split(".", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    candidate.unlink()
+
+
 @contextlib.contextmanager
 def atomic_destination(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; move it onto ``target`` on success.
@@ -30,7 +55,10 @@ def atomic_destination(target: str | os.PathLike[str]) -> Iterator[Path]:
     The result keeps ``target``'s permissions when it exists (default ones otherwise).
     The temporary file lives in the same folder (so ``os.replace`` is an atomic rename) and
     keeps the target's suffix (pynwb warns about names not ending in ``.nwb``).  On any
-    error the temporary file is removed and ``target`` is left as it was.
+    error the temporary file is removed and ``target`` is left as it was.  A process killed
+    mid-write (``kill -9``, power loss) cannot remove its temporary file: its name carries the
+    writer's process id, and the next write of the same target removes it once that process
+    is gone.
 
     Parameters
     ----------
@@ -43,7 +71,19 @@ def atomic_destination(target: str | os.PathLike[str]) -> Iterator[Path]:
         Where to write; the (empty) file already exists.
     """
     final = Path(target)
-    handle, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+    if final.is_dir():
+        msg = f"Cannot write {final}: it is a directory. Give a file name."
+        raise IsADirectoryError(msg)
+    if not final.parent.is_dir():
+        msg = f"Cannot write {final}: the folder {final.parent} does not exist. Create it or choose another path."
+        raise FileNotFoundError(msg)
+    _remove_orphans(final)
+    try:
+        handle, name = tempfile.mkstemp(
+            prefix=f".{final.stem}.{os.getpid()}.", suffix=f".tmp{final.suffix}", dir=final.parent
+        )
+    except OSError as err:
+        raise _write_error(final, err) from None
     os.close(handle)
     tmp = Path(name)
     # mkstemp creates the file with mode 0600; give the result the usual permissions.
@@ -52,10 +92,21 @@ def atomic_destination(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(err, OSError) and err.filename in (str(tmp), str(final)):
+            raise _write_error(final, err) from None
         raise
+
+
+def _write_error(final: Path, err: OSError) -> OSError:
+    """The error of a failed write, naming the destination (not the temporary file)."""
+    reason = err.strerror or str(err)
+    msg = f"Cannot write {final}: {reason}. Choose a writable location (or free disk space) and try again."
+    error = type(err)(msg)
+    error.errno = err.errno
+    return error
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:

@@ -15,13 +15,38 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["open_remote_file", "parse_dandi_reference", "probe_url", "resolve_dandi_url"]
+__all__ = ["open_remote_file", "parse_dandi_reference", "probe_url", "resolve_dandi_url", "unreachable_error"]
 
 logger = logging.getLogger(__name__)
 
 REMOTE_BLOCK_SIZE = 1 << 20
 """Bytes per HTTP range request (fsspec block cache)."""
 _DANDI_INSTALL_HINT = "pip install 'nwb_dicpop[dandi]'"
+
+
+def unreachable_error(what: str, err: BaseException, timeout: float) -> ConnectionError:
+    """A ConnectionError saying why ``what`` (a URL or a description) could not be reached.
+
+    The message names the real cause: a refused connection (nothing listens on that port), a
+    host name that does not resolve, no answer within ``timeout``, or the system's reason;
+    only a real timeout is reported as one.
+    """
+    import socket
+
+    reason = getattr(err, "reason", err)
+    if isinstance(reason, ConnectionRefusedError):
+        detail = "the connection was refused (no server listens on that host and port)"
+        advice = "Check the address and the port, and that the server is running."
+    elif isinstance(reason, socket.gaierror):
+        detail = f"the host name could not be resolved ({reason.strerror or reason})"
+        advice = "Check the address for typos, and your network."
+    elif isinstance(reason, TimeoutError) or isinstance(err, TimeoutError) or "timed out" in str(reason):
+        detail = f"no answer within {timeout:g} s"
+        advice = "Check the address and your network, or try again later."
+    else:
+        detail = str(getattr(reason, "strerror", None) or reason)
+        advice = "Check the address and your network."
+    return ConnectionError(f"Could not reach {what}: {detail}. {advice}")
 
 
 def probe_url(url: str, timeout: float) -> None:
@@ -38,9 +63,7 @@ def probe_url(url: str, timeout: float) -> None:
         msg = f"{url} answered HTTP {err.code} ({err.reason}); check the URL (or the DANDI asset path)."
         raise ValueError(msg) from err
     except (urllib.error.URLError, TimeoutError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        msg = f"Could not reach {url} within {timeout} s ({reason}). Check the address and your network."
-        raise ConnectionError(msg) from err
+        raise unreachable_error(url, err, timeout) from err
     if status != 206:
         msg = (
             f"{url} does not serve byte ranges (HTTP {status} to a Range request), so it cannot be "
@@ -122,10 +145,8 @@ def _probe_api(api_url: str, timeout: float) -> None:
     except urllib.error.HTTPError:
         return  # reachable; the client reports what is wrong
     except (urllib.error.URLError, TimeoutError, OSError) as err:
-        msg = (
-            f"Could not reach the DANDI archive at {api_url} within {timeout} s "
-            f"({getattr(err, 'reason', err)}). Check your network, or pass the asset's https:// URL."
-        )
+        error = unreachable_error(f"the DANDI archive at {api_url}", err, timeout)
+        msg = f"{error} Or pass the asset's https:// URL."
         raise ConnectionError(msg) from err
 
 

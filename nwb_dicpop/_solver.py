@@ -7,6 +7,7 @@ iterated (with secant steps) to a relative tolerance.  Used by :mod:`nwb_dicpop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,8 @@ def compensate(
     )
     v_th = spec.threshold if voltage is None else float(voltage)
     g, residual, _, n_iterations = compensate_sets(
-        kernel_for(spec), table.copy(), goal, unknown, row_idx, v_th, tolerance, max_iterations
+        kernel_for(spec), table.copy(), goal, unknown, rows=row_idx, voltage=v_th, tolerance=tolerance,
+        max_iterations=max_iterations,
     )
     return g, residual, n_iterations
 
@@ -79,18 +81,46 @@ def compensate_sets(
     kernel: ModelKernel,
     g: np.ndarray,
     goal: np.ndarray,
-    unknown: list[int],
-    rows: list[int],
+    unknown: Sequence[int],
+    *,
+    rows: Sequence[int],
     voltage: float,
     tolerance: float,
     max_iterations: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Solve in place; see :func:`compensate`.  Returns (g, residual, achieved DICs, n_solves).
+    """Solve in place: :func:`compensate` on unchecked arrays, with column and row indices.
 
+    Parameters
+    ----------
+    kernel : ModelKernel
+    g : ndarray, shape (n_sets, n_conductances)
+        Conductances; the ``unknown`` columns are overwritten with the solution.
+    goal : ndarray, shape (n_sets, len(rows))
+        Target DICs of each set.
+    unknown : sequence of int
+        Columns re-solved (as many as ``rows``).
+    rows : sequence of int
+        DIC rows constrained (0: ``g_f``, 1: ``g_s``, 2: ``g_u``).
+    voltage : float
+        Where the DICs are set (mV).
+    tolerance : float
+        Relative tolerance of the calcium fixed-point iteration.
+    max_iterations : int
+        Upper bound on linear solves.
+
+    Returns
+    -------
+    g, residual, dics, n_solves
+        Solved sets, distance to the goal on ``rows`` (inf where non-finite), the achieved
+        DICs (n_sets, 3) and the number of linear solves.
+
+    Notes
+    -----
     The sensitivity matrix depends on the unknowns only through the calcium conductances
     among them (via ``Ca_inf``).  With one such conductance the fixed point ``c = G(c)`` is
     accelerated by secant steps on that scalar (plain substitution otherwise).
     """
+    unknown, rows = list(unknown), list(rows)  # lists: numpy reads a tuple index as one per axis
     at_v = kernel.at_voltage(float(voltage))
     plan = _plan(kernel, at_v, unknown, rows, g.shape[1])
     if plan is not None:

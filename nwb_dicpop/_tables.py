@@ -1,4 +1,4 @@
-"""Spike times from tables and arrays (pandas/numpy only; used by :mod:`nwb_dicpop.io`).
+"""Spike times from tables (pandas/numpy only; used by :func:`nwb_dicpop.as_spike_trains`).
 
 Formats
 -------
@@ -6,16 +6,16 @@ Formats
   bracketed list ``"[t1, t2, ...]"`` in milliseconds, one row per unit.
 * Long tables (CSV, TSV, Parquet or a DataFrame): one row per spike with a unit column and a
   time column.
-* Arrays: one 1-D array (one unit), a list of arrays, or a dict ``{unit_id: times}``.
 
-Every reader converts to seconds with an explicit unit and warns (:class:`TimeUnitWarning`)
-when the values look like the other unit.
+The spike times come out in the table's unit; :func:`nwb_dicpop.as_spike_trains` converts them
+to seconds and warns (:class:`TimeUnitWarning`, :func:`check_time_scale`) when the values look
+like the other unit.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,6 @@ __all__ = [
     "TimeUnitWarning",
     "check_time_scale",
     "read_table",
-    "spike_times_from_arrays",
     "spike_times_from_long_table",
     "spike_times_from_predecessor",
     "to_seconds",
@@ -84,14 +83,16 @@ def check_time_scale(times: Sequence[np.ndarray], time_unit: str, where: str) ->
         msg = (
             f"Spike times from {where} are read as seconds, but the median inter-spike interval "
             f"is {median:.4g} s (a rate below {1 / median:.3g} Hz); they look like milliseconds. "
-            "If so, pass time_unit='ms'."
+            "If so, pass time_unit='ms' (read_spike_trains, as_spike_trains); a time_unit given "
+            "explicitly is trusted."
         )
         warnings.warn(msg, TimeUnitWarning, stacklevel=4)
     elif time_unit == "ms" and median < _MIN_PLAUSIBLE_MEDIAN_ISI_MS:
         msg = (
             f"Spike times from {where} are read as milliseconds, but the median inter-spike "
             f"interval is {median:.4g} ms, shorter than any refractory period; they look like "
-            "seconds. If so, pass time_unit='s'."
+            "seconds. If so, pass time_unit='s' (read_spike_trains, as_spike_trains); a time_unit "
+            "given explicitly is trusted."
         )
         warnings.warn(msg, TimeUnitWarning, stacklevel=4)
 
@@ -182,34 +183,3 @@ def spike_times_from_long_table(
     counts = np.bincount(inverse, minlength=ids.size)
     times = np.split(all_times[order], np.cumsum(counts)[:-1])
     return times, [_python_scalar(u) for u in ids]
-
-
-def spike_times_from_arrays(source: Any) -> tuple[list[np.ndarray], list[Any]]:
-    """Spike times and ids from an array, a list of arrays or a dict of arrays."""
-    if isinstance(source, Mapping):
-        keys = list(source.keys())
-        return [_as_1d(source[k], k) for k in keys], keys
-    if isinstance(source, np.ndarray) and source.dtype != object:
-        if source.ndim == 1:
-            return [_as_1d(source, 0)], [0]
-        msg = (
-            f"A spike-time array must be 1-D (one unit); got shape {source.shape}. Pass a list "
-            "of 1-D arrays (one per unit) or a table with unit and time columns."
-        )
-        raise ValueError(msg)
-    items = list(source)
-    if items and all(np.ndim(item) == 0 for item in items):
-        return [_as_1d(np.asarray(items), 0)], [0]
-    return [_as_1d(item, i) for i, item in enumerate(items)], list(range(len(items)))
-
-
-def _as_1d(values: Any, unit_id: Any) -> np.ndarray:
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        msg = f"Spike times of unit {unit_id!r} must be numeric; got {type(values).__name__}."
-        raise TypeError(msg) from err
-    if array.ndim != 1:
-        msg = f"Spike times of unit {unit_id!r} must be 1-D; got shape {array.shape}."
-        raise ValueError(msg)
-    return array

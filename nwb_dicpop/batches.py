@@ -9,10 +9,15 @@ interrupted run resumes where it stopped.  The noise of member ``k`` is seeded b
 on the chunk size or on the order in which chunks run.  Chunks can run as Dask tasks.
 :func:`read_batches` reads a folder back into one :class:`~nwb_dicpop.SimulationResult`.
 
+Times follow :func:`~nwb_dicpop.simulate_population`: ``duration`` is the recorded window,
+simulated after ``transient`` discarded seconds.
+
 Folder layout::
 
     manifest.json          parameters of the run (model, times, dt, method, noise, seed,
-                           chunking, SHA-256 of the conductances)
+                           chunking, SHA-256 of the conductances); format version 2 stores
+                           the recorded ``duration``, version 1 (read and resumed as well)
+                           stored the total simulated time, transient included
     chunk_000000.parquet   columns member (int64), spike_times (list of float64, seconds
     chunk_000001.parquet   from the end of the transient), g_<name> (float64, mS/cm^2)
     ...
@@ -23,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -34,13 +40,28 @@ from nwb_dicpop._files import atomic_destination, write_text_atomic
 from nwb_dicpop.containers import Population, SimulationResult
 from nwb_dicpop.distributed import map_tasks
 from nwb_dicpop.models import NeuronModel, get_model
+from nwb_dicpop.simulation._engine import (
+    check_noise_dt,
+    check_noise_sigma,
+    check_times,
+    conductance_table,
+    integration_settings,
+    max_dt,
+    member_seeds,
+    resolve_duration,
+    resolve_target,
+    run_population,
+    simulator_version,
+)
 
 __all__ = ["read_batches", "simulate_batches"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "nwb_dicpop.batches"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version of the manifest: 2 stores the recorded ``duration``; 1 stored the total (transient
+included)."""
 _MANIFEST = "manifest.json"
 # parameters that must match for a folder to be resumed
 _RUN_KEYS = (
@@ -81,19 +102,17 @@ def _write_chunk(path: Path, members: np.ndarray, spikes: list[np.ndarray], cond
 
 def _run_chunk(task: dict[str, Any]) -> str:
     """Simulate one chunk and write its file; a plain function so Dask can ship it."""
-    from nwb_dicpop.simulation import _resolve_target, _simulate, member_seeds, simulator_version
-
     spec: NeuronModel = task["model"]
     conductances: np.ndarray = task["conductances"]
     offset: int = task["offset"]
-    target = _resolve_target(task["code_target"])
+    target = resolve_target(task["code_target"])
     seeds = None
     if task["noise_sigma"] > 0:
         seeds = member_seeds(task["seed"], conductances.shape[0], offset=offset)
-    spikes, _, diverged = _simulate(
+    spikes, _, diverged = run_population(
         spec,
         conductances,
-        duration=task["duration"] - task["transient"],
+        duration=task["duration"],
         transient=task["transient"],
         dt=task["dt"],
         method=task["method"],
@@ -125,7 +144,7 @@ def simulate_batches(
     model: str | NeuronModel | None,
     output_dir: str | os.PathLike[str],
     chunk_size: int = 1000,
-    duration: float,
+    duration: float | None = None,
     transient: float,
     dt: float | None = None,
     noise_sigma: float = 0.0,
@@ -135,6 +154,7 @@ def simulate_batches(
     method: str | None = None,
     code_target: str = "auto",
     noise_dt: float | None = None,
+    total_duration: float | None = None,
 ) -> Path:
     """Simulate many conductance sets chunk by chunk, one Parquet file per chunk.
 
@@ -150,9 +170,11 @@ def simulate_batches(
         refused.
     chunk_size : int
         Conductance sets per chunk (and per Brian2 ``NeuronGroup``).
-    duration, transient : float
-        Seconds, as in :func:`~nwb_dicpop.simulate_population` (``duration`` includes the
-        transient).
+    duration : float
+        Recorded window in seconds (required), after the transient, as in
+        :func:`~nwb_dicpop.simulate_population`.
+    transient : float
+        Seconds simulated and discarded before the recorded window (>= 0).
     dt : float, optional
         Integration step in seconds (default: the model's).
     noise_sigma : float
@@ -168,6 +190,10 @@ def simulate_batches(
         ``progress(n_done, n_chunks)`` after each finished chunk.
     method, code_target, noise_dt
         As in :func:`~nwb_dicpop.simulate_population`.
+    total_duration : float, optional
+        Deprecated: the simulated time with the transient included (the former meaning of
+        ``duration``).  Converted to ``duration = total_duration - transient`` with a
+        :class:`FutureWarning`; pass ``duration`` instead.
 
     Returns
     -------
@@ -178,32 +204,23 @@ def simulate_batches(
     ------
     ValueError
         Bad inputs (as :func:`~nwb_dicpop.simulate_population`), a non-positive
-        ``chunk_size``, or an ``output_dir`` holding a different run.
+        ``chunk_size``, both ``duration`` and ``total_duration``, or an ``output_dir``
+        holding a different run.
+    TypeError
+        Neither ``duration`` nor ``total_duration``.
     """
-    from nwb_dicpop.simulation import (
-        DEFAULT_NOISE_SAMPLING,
-        _check_noise_dt,
-        _check_times,
-        _conductance_table,
-        _integration,
-        _resolve_target,
-        max_dt,
-    )
-
-    spec, values = _conductance_table(conductances, model)
+    spec, values = conductance_table(conductances, model)
     chunk_size = _check_count("chunk_size", chunk_size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         msg = f"`seed` must be a non-negative integer; got {seed!r}."
         raise ValueError(msg)
-    method, default_dt = _integration(spec, method)
-    total, transient_s, dt_s = _check_times(duration, transient, dt, default_dt=default_dt,
-                                            limit=max_dt(spec, method))
-    if not isinstance(noise_sigma, (int, float, np.integer, np.floating)) or isinstance(noise_sigma, bool) \
-            or not np.isfinite(noise_sigma) or noise_sigma < 0:
-        msg = f"`noise_sigma` must be a number >= 0 (uA/cm^2); got {noise_sigma!r}."
-        raise ValueError(msg)
-    noise_step = _check_noise_dt(spec, noise_dt, dt_s) if noise_sigma > 0 else DEFAULT_NOISE_SAMPLING
-    _resolve_target(code_target)  # fail (or warn) once, before any work
+    method, default_dt = integration_settings(spec, method)
+    duration = resolve_duration(duration, transient, total_duration)
+    duration_s, transient_s, dt_s = check_times(duration, transient, dt, default_dt=default_dt,
+                                                limit=max_dt(spec, method))
+    sigma = check_noise_sigma(noise_sigma)
+    noise_step = check_noise_dt(spec, noise_dt, dt_s) if sigma > 0 else None
+    resolve_target(code_target)  # fail (or warn) once, before any work
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     n = values.shape[0]
@@ -213,11 +230,11 @@ def simulate_batches(
         "conductance_names": list(spec.conductance_names),
         "n_members": n,
         "chunk_size": chunk_size,
-        "duration": total,
+        "duration": duration_s,
         "transient": transient_s,
         "dt": dt_s,
         "method": method,
-        "noise_sigma": float(noise_sigma),
+        "noise_sigma": sigma,
         "noise_dt": noise_step,
         "seed": int(seed),
         "conductances_sha256": hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest(),
@@ -225,7 +242,7 @@ def simulate_batches(
     manifest_path = folder / _MANIFEST
     if manifest_path.exists():
         existing = _read_manifest(folder)
-        different = [k for k in _RUN_KEYS if existing.get(k) != run[k]]
+        different = [k for k in _RUN_KEYS if not _same_setting(k, existing, run)]
         if different:
             msg = (
                 f"`output_dir` {str(folder)!r} holds a different run (differs in {different}); "
@@ -243,8 +260,8 @@ def simulate_batches(
         start, stop = index * chunk_size, min(n, (index + 1) * chunk_size)
         tasks.append({
             "model": spec, "conductances": values[start:stop], "offset": start, "path": str(path),
-            "duration": total, "transient": transient_s, "dt": dt_s, "method": method,
-            "noise_sigma": float(noise_sigma), "noise_dt": noise_step, "seed": int(seed),
+            "duration": duration_s, "transient": transient_s, "dt": dt_s, "method": method,
+            "noise_sigma": sigma, "noise_dt": noise_step, "seed": int(seed),
             "code_target": code_target,
         })
     done = n_chunks - len(tasks)
@@ -257,6 +274,20 @@ def simulate_batches(
         report = None
     map_tasks(_run_chunk, tasks, scheduler=scheduler, progress=report)
     return folder
+
+
+def _same_setting(key: str, existing: dict[str, Any], run: dict[str, Any]) -> bool:
+    """Whether a (normalised) manifest and a new run agree on ``key``.
+
+    Durations are compared to 1e-12 relative (a version-1 manifest's recorded window is
+    computed as total minus transient); the noise grid does not matter without noise.
+    """
+    if key == "noise_dt" and existing.get("noise_sigma") == 0 and run["noise_sigma"] == 0:
+        return True
+    old, new = existing.get(key), run[key]
+    if key == "duration" and isinstance(old, (int, float)) and isinstance(new, (int, float)):
+        return math.isclose(old, new, rel_tol=1e-12, abs_tol=1e-15)
+    return old == new
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
@@ -272,6 +303,15 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     if manifest.get("format") != FORMAT:
         msg = f"{str(path)!r} is not a {FORMAT} manifest (format={manifest.get('format')!r})."
         raise ValueError(msg)
+    version = manifest.get("version", 1)
+    if version not in (1, FORMAT_VERSION):
+        msg = (
+            f"{str(path)!r} has manifest version {version!r}; this nwb_dicpop reads versions 1 and "
+            f"{FORMAT_VERSION}. Upgrade nwb_dicpop or simulate into a new folder."
+        )
+        raise ValueError(msg)
+    if version == 1:  # version 1 stored the total simulated time, transient included
+        manifest = {**manifest, "duration": float(manifest["duration"]) - float(manifest["transient"])}
     return manifest
 
 
@@ -290,7 +330,8 @@ def read_batches(path: str | os.PathLike[str], *, allow_incomplete: bool = False
     -------
     SimulationResult
         Members in their original order; ``spike_times`` in seconds from the end of the
-        transient, ``conductances`` in mS/cm^2, ``seed`` the run's noise seed.
+        transient, ``duration`` the recorded window, ``conductances`` in mS/cm^2, ``seed``
+        the run's noise seed.
 
     Raises
     ------
@@ -335,7 +376,7 @@ def read_batches(path: str | os.PathLike[str], *, allow_incomplete: bool = False
     return SimulationResult(
         model_name=spec.name,
         spike_times=tuple(spikes),
-        duration=float(manifest["duration"]) - float(manifest["transient"]),
+        duration=float(manifest["duration"]),
         transient=float(manifest["transient"]),
         dt=float(manifest["dt"]),
         method=str(manifest["method"]),

@@ -2,24 +2,145 @@
 
 Exit codes: 0 success; 1 bad input or a failed computation (one clear message on stderr, no
 traceback); 2 command-line usage error (from argparse).
+
+Messages from the library name Python parameters (``n_models``, ``overwrite=True``); before
+they reach the terminal, :func:`to_cli_terms` rewrites them in the command's own flags
+(``--n-models``, ``--overwrite``).  ``nwb-dicpop run`` checks everything that can be checked
+(inputs, outputs, model, scheduler, spike trains) before any work starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import math
+import re
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nwb_dicpop._files import write_text_atomic
+from nwb_dicpop._files import atomic_destination, write_text_atomic
 
-__all__ = ["main"]
+__all__ = ["CommandError", "main", "to_cli_terms"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+
+class CommandError(Exception):
+    """A failure whose message is already in command-line terms (printed as is, exit 1)."""
+
+    exit_code = EXIT_ERROR
+
+
+class UsageError(CommandError):
+    """Options that cannot be used together (exit 2, like argparse's usage errors)."""
+
+    exit_code = EXIT_USAGE
+
+
+# --------------------------------------------------------------------------- messages in CLI terms
+# Python names that are spelled differently on the command line (-> the argparse dest).
+_ALIASES = {"unit_ids": "units", "unit_id": "units", "output_path": "output", "rng": "seed",
+            "compensating_set": "set", "n_processes": "processes"}
+# Parameters that are not flags but positional arguments: how to call them in a message.
+_WORDS = {"source": "input", "source_path": "input", "output_path": "output", "path": "file",
+          "spiketrains": "input", "data": "input"}
+_PY_FUNCTIONS = r"(?:nwb_dicpop\.)?(?:read_spike_trains|as_spike_trains|write_results|run_pipeline|read_results)"
+# Whole phrases first: advice with no command-line equivalent, or a different one.
+_PHRASES: tuple[tuple[str, str], ...] = (
+    (r",? or pass in_place=True to append to it", ""),
+    (r"`output_path` (?=['\"])", "output "),
+    (r"\bWrite them with write_results\b", "Write them with nwb-dicpop run"),
+    (r"\bwith np\.sort\b", "in the file"),
+    (r"(\w+)=False \((?:CLI|command line): (--[\w-]+)\)", r"\2"),
+    (r" \((?:CLI|command line): [^)]*\)", ""),
+    (r";? ?an? time_unit given explicitly is trusted", ""),
+    (r"Pass (\w+)_column=\.\.\. \(recognised names: ([^)]*)\)", r"Rename the \1 column to one of \2"),
+    (r"\bwindow=\((?:t_)?start, (?:t_)?stop\)", "window=START STOP"),
+    (rf" \({_PY_FUNCTIONS}(?:, {_PY_FUNCTIONS})*\)", ""),
+    (rf" to {_PY_FUNCTIONS}(?: or {_PY_FUNCTIONS})?", " while reading"),
+)
+
+
+def to_cli_terms(message: str, flags: Mapping[str, str], negatable: frozenset[str] = frozenset()) -> str:
+    """``message`` (written for Python callers) in the terms of a command's flags.
+
+    Parameters
+    ----------
+    message : str
+        An error or warning message of the library.
+    flags : mapping of str to str
+        Python parameter name -> the command's option (``{"n_models": "--n-models"}``); only
+        names the command has are rewritten, others stay as they are.
+    negatable : frozenset of str
+        Names whose option has a ``--no-`` form (``validate`` -> ``--no-validate``).
+
+    Returns
+    -------
+    str
+        e.g. ``"`n_models` must be a positive integer"`` -> ``"--n-models must be a positive
+        integer"``, ``"pass overwrite=True"`` -> ``"pass --overwrite"``, ``"pass
+        time_unit='ms'"`` -> ``"pass --time-unit ms"``.
+    """
+    text = message
+    for pattern, replacement in _PHRASES:
+        text = re.sub(pattern, replacement, text)
+
+    def flag(name: str) -> str | None:
+        return flags.get(name) or flags.get(_ALIASES.get(name, ""))
+
+    def assignment(match: re.Match[str]) -> str:
+        name, value = match.group("name"), match.group("value")
+        option = flag(name)
+        if option is None:
+            return match.group(0)
+        if value == "True":
+            return option
+        if value == "False":
+            return f"--no-{option[2:]}" if name in negatable else f"no {option}"
+        if value == "None":
+            return f"no {option}"
+        return f"{option} {value.strip(chr(39) + chr(34))}"
+
+    text = re.sub(r"\b(?P<l>[Ll])eave (?P<name>\w+)=None",
+                  lambda m: f"{m['l']}eave out {flag(m['name'])}" if flag(m["name"]) else m.group(0), text)
+    value = r"True|False|None|'[^']*'|\"[^\"]*\"|\.\.\.|[-+]?\w+(?:\.\w+)*"
+    text = re.sub(rf"\b(?P<name>[a-z_][a-z0-9_]*)=(?P<value>{value})(?!\w)", assignment, text)
+
+    def quoted(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return flag(name) or _WORDS.get(name) or match.group(0)
+
+    return re.sub(r"`([a-z_][a-z0-9_]*)`", quoted, text)
+
+
+def _command_flags(command: argparse.ArgumentParser) -> tuple[dict[str, str], frozenset[str]]:
+    """The options of a (sub)command: ``{dest: "--long-option"}`` and the negatable dests."""
+    flags: dict[str, str] = {}
+    negatable = set()
+    for action in command._actions:  # argparse keeps no public list of a parser's options
+        long = [o for o in action.option_strings if o.startswith("--") and not o.startswith("--no-")]
+        if not long or action.dest == "help":
+            continue
+        flags[action.dest] = long[0]
+        if isinstance(action, argparse.BooleanOptionalAction):
+            negatable.add(action.dest)
+    return flags, frozenset(negatable)
+
+
+def _message(err: BaseException) -> str:
+    if isinstance(err, KeyError) and len(err.args) == 1:
+        return str(err.args[0])
+    return str(err) or type(err).__name__
+
+
+# --------------------------------------------------------------------------- output
 def _parse_set(text: str) -> str | tuple[str, ...]:
     if text in ("rule", "auto"):
         return text
@@ -28,24 +149,193 @@ def _parse_set(text: str) -> str | tuple[str, ...]:
 
 def _emit(args: argparse.Namespace, table: Any, payload: Any, title: str = "") -> None:
     if args.json:
-        print(json.dumps(payload, indent=2, default=_json_default))
+        print(json.dumps(_jsonable(payload), indent=2, allow_nan=False))
     elif not args.quiet:
         if title:
             print(title)
         print(table.to_string(index=False) if hasattr(table, "to_string") else table)
 
 
-def _json_default(value: Any) -> Any:
+def _jsonable(value: Any) -> Any:
+    """``value`` made of JSON types only: NaN and infinities become null (JSON has neither)."""
     import numpy as np
 
-    if isinstance(value, np.generic):
-        return value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    with contextlib.suppress(TypeError, ValueError):
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
     return str(value)
 
 
-def _read_args(args: argparse.Namespace) -> dict[str, Any]:
+class _DryRun(Exception):
+    """Raised inside :func:`atomic_destination` to create and remove its temporary file only."""
+
+
+def _check_file_output(output: str | None, example: str) -> None:
+    """Fail now, before any work, when ``-o/--output`` cannot be written (nothing is written)."""
+    if not output:
+        return
+    path = Path(output)
+    if path.is_dir():
+        msg = f"--output {output!r} is a directory; give a file name, e.g. {str(path / example)!r}."
+        raise CommandError(msg)
+    if not path.parent.is_dir():
+        msg = f"the folder of --output, {str(path.parent)!r}, does not exist; create it or choose another --output."
+        raise CommandError(msg)
+    with contextlib.suppress(_DryRun), atomic_destination(path):
+        raise _DryRun
+
+
+def _save_table(frame: Any, output: str | None) -> None:
+    if output:
+        write_text_atomic(Path(output), frame.to_csv(index=False))
+
+
+class _Progress:
+    """Progress on stderr, ``progress(stage, done, total)``; a clock ticks on a terminal.
+
+    A stage whose steps are long (a batch of simulated units) shows its elapsed time, redrawn
+    every second on a terminal so that the line never looks stuck; elsewhere (logs, pipes)
+    each step is one line.
+    """
+
+    WIDTH = 30
+    active: _Progress | None = None
+    """The progress whose line is on the terminal now (log messages clear it, then redraw it)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.stage, self.done, self.total, self.label = "", 0, 0, ""
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._ticking = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def begin(self, stage: str, total: int = 0, label: str = "") -> None:
+        """Start a stage of ``total`` steps (0: unknown yet); ``label`` says what it does."""
+        with self._lock:
+            self.stage, self.done, self.total, self.label = stage, 0, total, label
+            self.started = time.monotonic()
+            self._draw(final=False)
+        if self.tty and self._thread is None:
+            _Progress.active = self
+            self._ticking.set()
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        with self._lock:
+            if stage != self.stage:
+                self.stage, self.started, self.label = stage, time.monotonic(), ""
+            self.done, self.total = done, total
+            self._draw(final=done >= total)
+
+    def close(self) -> None:
+        """Stop the clock; end a line left open on a terminal."""
+        self._ticking.clear()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self.tty and self.stage:
+            print(file=sys.stderr, flush=True)
+            self.stage = ""
+        if _Progress.active is self:
+            _Progress.active = None
+
+    @contextlib.contextmanager
+    def aside(self) -> Any:
+        """Clear the progress line while something else is printed, then draw it again."""
+        with self._lock:
+            if not (self.tty and self.stage):
+                yield
+                return
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+            yield
+            self._draw(final=False)
+
+
+    def _tick(self) -> None:
+        while self._ticking.is_set():
+            time.sleep(1.0)
+            with self._lock:
+                if self._ticking.is_set() and self.stage:
+                    self._draw(final=False)
+
+    def _draw(self, *, final: bool) -> None:
+        filled = int(self.WIDTH * self.done / self.total) if self.total else 0
+        count = f"{self.done}/{self.total}" if self.total else ""
+        label = f" {self.label}" if self.label else ""
+        line = (f"{self.stage:>12} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {count}"
+                f" {time.monotonic() - self.started:.0f} s{label}")
+        if self.tty:
+            print(f"\r{line}\033[K", end="\n" if final else "", file=sys.stderr, flush=True)
+            if final:
+                self.stage = ""
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+class _LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records on stderr, printed around a progress line instead of into it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        progress = _Progress.active
+        if progress is None:
+            super().emit(record)
+            return
+        with progress.aside():
+            super().emit(record)
+
+
+def _progress(args: argparse.Namespace) -> _Progress | None:
+    if args.quiet or args.json:
+        return None
+    return _Progress()
+
+
+# --------------------------------------------------------------------------- spike-train input
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+_NWB_SUFFIXES = (".nwb", ".h5", ".hdf5", ".hdf")
+
+
+def _is_remote(source: str) -> bool:
+    return "://" in source or source.lower().startswith("dandi:")
+
+
+def _check_input(source: str, command: str, what: str = "input") -> None:
+    """A local input exists and is a file (a directory is called one), or raise."""
+    if _is_remote(source):
+        return
+    path = Path(source)
+    if path.is_dir():
+        hint = f"the files in it, e.g. '{source.rstrip('/')}/*.nwb'" if command == "run" else "one file in it"
+        msg = f"{what} {source!r} is a directory, not a file; pass {hint}."
+        raise CommandError(msg)
+    if not path.exists():
+        import difflib
+
+        parent = path.parent
+        siblings = [p.name for p in parent.iterdir()] if parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, siblings, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(repr(str(parent / c)) for c in close)}?" if close else ""
+        msg = f"{what} {source!r} does not exist.{hint}"
+        raise CommandError(msg)
+
+
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of read_spike_trains from the common selection options."""
     kwargs: dict[str, Any] = {}
     if getattr(args, "units", None):
@@ -56,9 +346,50 @@ def _read_args(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["window"] = tuple(args.window)
     if getattr(args, "epoch", None):
         kwargs["epoch"] = args.epoch
-    if getattr(args, "time_unit", None):
-        kwargs["time_unit"] = args.time_unit
     return kwargs
+
+
+def _read_spikes(args: argparse.Namespace, source: str) -> Any:
+    """The spike trains of ``source`` as the reading options ask, checked before any work.
+
+    Times that look like milliseconds (or, declared as milliseconds, like seconds) are an
+    error here, not a warning: ``--time-unit`` says what they are.  Tables take it as their
+    unit.  NWB files store seconds by definition; ``--time-unit ms`` divides a file's times
+    (and intervals) by 1000 when it was written in milliseconds by mistake, and ``--time-unit
+    s`` reads them as they are without the check.
+    """
+    import nwb_dicpop as ndp
+
+    _check_input(source, args.command)
+    selection = _selection(args)
+    unit = getattr(args, "time_unit", None)
+    sort = bool(getattr(args, "sort", False))
+    nwb_like = _is_remote(source) or Path(source).suffix.lower() in _NWB_SUFFIXES
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if unit else "error", ndp.TimeUnitWarning)
+        try:
+            if unit is None or not nwb_like:
+                return ndp.read_spike_trains(source, time_unit=unit, sort=sort, **selection)
+            if unit == "s":
+                return ndp.read_spike_trains(source, sort=sort, **selection)
+            window = selection.pop("window", None)  # seconds: applied after the conversion
+            spikes = ndp.read_spike_trains(source, sort=sort, **selection)
+        except ndp.TimeUnitWarning as warning:
+            raise CommandError(_time_unit_message(str(warning))) from None
+    spikes = ndp.SpikeTrains([t * 1e-3 for t in spikes.times], spikes.unit_ids, t_start=spikes.t_start * 1e-3,
+                             t_stop=spikes.t_stop * 1e-3, source=spikes.source)
+    return spikes if window is None else ndp.as_spike_trains(spikes, window=window)
+
+
+def _time_unit_message(warning: str) -> str:
+    """The plausibility warning of the readers, as an error with the command-line fixes."""
+    finding = warning.split(" If so", 1)[0].strip()
+    if "look like milliseconds" in finding:
+        fix = ("If they are milliseconds, pass --time-unit ms to convert them; if they really are seconds, "
+               "pass --time-unit s.")
+    else:
+        fix = ("If they are seconds, pass --time-unit s; if they really are milliseconds, pass --time-unit ms.")
+    return f"{finding} {fix}"
 
 
 def _unit_id(text: str) -> Any:
@@ -70,31 +401,8 @@ def _key_value(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         msg = f"--where needs COLUMN=VALUE, e.g. --where quality=good; got {text!r}."
-        raise ValueError(msg)
+        raise UsageError(msg)
     return key, _unit_id(value)
-
-
-def _save_table(frame: Any, output: str | None) -> None:
-    if not output:
-        return
-    path = Path(output)
-    if not path.parent.exists():
-        msg = f"output folder {str(path.parent)!r} does not exist; create it or choose another --output."
-        raise ValueError(msg)
-    write_text_atomic(path, frame.to_csv(index=False))
-
-
-def _progress(args: argparse.Namespace) -> Callable[[str, int, int], None] | None:
-    if args.quiet or args.json:
-        return None
-
-    def report(stage: str, done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        end = "\n" if done >= total else ""
-        print(f"\r{stage:>12} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-    return report
 
 
 # --------------------------------------------------------------------------- commands
@@ -145,22 +453,18 @@ def _cmd_dics(args: argparse.Namespace) -> int:
 def _cmd_populate(args: argparse.Namespace) -> int:
     import nwb_dicpop as ndp
 
+    _check_file_output(args.output, "population.csv")
     if args.dics:
         return _populate_from_dics(args)
     if args.g_s is None or args.g_u is None:
         msg = "populate needs either --dics FILE (from nwb-dicpop infer) or both --g-s and --g-u."
-        raise ValueError(msg)
+        raise UsageError(msg)
     pop = ndp.generate_population(
         args.model, args.g_s, args.g_u, n_models=args.n_models, compensating_set=_parse_set(args.set),
         g_s_std=args.g_s_std, g_u_std=args.g_u_std, rng=args.seed,
     )
     frame = pop.to_dataframe()
-    if args.output:
-        output = Path(args.output)
-        if not output.parent.exists():
-            msg = f"output folder {str(output.parent)!r} does not exist; create it or choose another --output."
-            raise ValueError(msg)
-        write_text_atomic(output, frame.to_csv(index=False))
+    _save_table(frame, args.output)
     payload = {"population": repr(pop), "output": args.output, "n_models": pop.n_models,
                "compensating_set": list(pop.compensating_set), "max_residual": float(pop.residual.max())}
     _emit(args, frame.describe().T[["mean", "std", "min", "max"]], payload, repr(pop))
@@ -168,40 +472,58 @@ def _cmd_populate(args: argparse.Namespace) -> int:
 
 
 def _populate_from_dics(args: argparse.Namespace) -> int:
+    """``populate --dics``: one population per unit of an estimates table, a status per unit."""
     import pandas as pd
 
     import nwb_dicpop as ndp
-    from nwb_dicpop.compensation import UnreachableTargetError
-    from nwb_dicpop.pipeline import unit_seed
 
-    estimates = pd.read_csv(args.dics)
-    missing = {"unit_id", "g_s", "g_u", "g_s_std", "g_u_std", "status"} - set(estimates.columns)
-    if missing:
-        msg = f"--dics file {args.dics!r} lacks columns {sorted(missing)}; write it with `nwb-dicpop infer -o`."
-        raise ValueError(msg)
-    frames, rows = [], []
-    for record in estimates.to_dict(orient="records"):
-        status = str(record["status"])
-        if status == "ok":
-            try:
-                pop = ndp.generate_population(
-                    args.model, record["g_s"], record["g_u"], n_models=args.n_models, g_s_std=record["g_s_std"],
-                    g_u_std=record["g_u_std"], compensating_set=_parse_set(args.set), unit_id=record["unit_id"],
-                    rng=unit_seed(args.seed, record["unit_id"]),
-                )
-            except UnreachableTargetError as err:
-                status = f"unreachable target: {str(err).split(':')[0]}"
-            else:
-                frame = pop.to_dataframe()
-                frame.insert(0, "unit_id", record["unit_id"])
-                frames.append(frame)
-        rows.append({"unit_id": record["unit_id"], "status": status,
-                     "n_models": args.n_models if status == "ok" else 0})
-    table = pd.DataFrame(rows)
+    _check_input(args.dics, args.command, "--dics file")
+    estimate = _estimate_from_table(pd.read_csv(args.dics), args.model, args.dics)
+    result = ndp.generate_unit_populations(estimate, n_models=args.n_models, seed=args.seed,
+                                           compensating_set=_parse_set(args.set))
+    frames = []
+    for unit in result:
+        if unit.population is not None:
+            frame = unit.population.to_dataframe()
+            frame.insert(0, "unit_id", unit.unit_id)
+            frames.append(frame)
+    table = result.to_dataframe()[["unit_id", "status", "n_models", "reason"]]
     if frames:
         _save_table(pd.concat(frames, ignore_index=True), args.output)
     _emit(args, table, table.to_dict(orient="records"), f"Populations of {args.n_models} members per unit")
     return EXIT_OK
+
+
+_ESTIMATE_COLUMNS = ("unit_id", "g_s", "g_u", "g_s_std", "g_u_std", "status")
+"""Columns a ``populate --dics`` table needs (``nwb-dicpop infer -o`` writes them and more)."""
+
+
+def _estimate_from_table(table: Any, model: str, path: str) -> Any:
+    """The DICEstimate of a table written by ``nwb-dicpop infer -o`` (DICs at ``model``'s V_th).
+
+    Only the columns population generation reads are taken: :data:`_ESTIMATE_COLUMNS`, and
+    ``firing_class`` and ``out_of_distribution`` when present.
+    """
+    import numpy as np
+
+    import nwb_dicpop as ndp
+
+    missing = set(_ESTIMATE_COLUMNS) - set(table.columns)
+    if missing:
+        msg = f"--dics file {path!r} lacks columns {sorted(missing)}; write it with `nwb-dicpop infer -o`."
+        raise ValueError(msg)
+    spec = ndp.get_model(model)
+    n = len(table)
+    classes = table["firing_class"].astype(str).tolist() if "firing_class" in table else ["unknown"] * n
+    flagged = (table["out_of_distribution"].fillna(False).astype(bool).to_numpy() if "out_of_distribution" in table
+               else np.zeros(n, dtype=bool))
+    return ndp.DICEstimate(
+        unit_ids=tuple(table["unit_id"].tolist()), model_name=spec.name, threshold=float(spec.threshold),
+        g_s=table["g_s"].to_numpy(dtype=float), g_u=table["g_u"].to_numpy(dtype=float),
+        g_s_std=table["g_s_std"].to_numpy(dtype=float), g_u_std=table["g_u_std"].to_numpy(dtype=float),
+        firing_class=tuple(classes), out_of_distribution=flagged, status=tuple(str(v) for v in table["status"]),
+        network_version=f"table {path}",
+    )
 
 
 def _cmd_reachability(args: argparse.Namespace) -> int:
@@ -226,7 +548,8 @@ def _cmd_reachability(args: argparse.Namespace) -> int:
 def _cmd_stats(args: argparse.Namespace) -> int:
     import nwb_dicpop as ndp
 
-    spikes = ndp.read_spike_trains(args.input, **_read_args(args))
+    _check_file_output(args.output, "stats.csv")
+    spikes = _read_spikes(args, args.input)
     table = ndp.compute_spike_statistics(spikes).reset_index()
     _save_table(table, args.output)
     _emit(args, table.round(4), table.to_dict(orient="records"), f"Spike statistics of {spikes!r}")
@@ -236,7 +559,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 def _cmd_infer(args: argparse.Namespace) -> int:
     import nwb_dicpop as ndp
 
-    spikes = ndp.read_spike_trains(args.input, **_read_args(args))
+    _check_file_output(args.output, "dics.csv")
+    ndp.get_model(args.model)
+    spikes = _read_spikes(args, args.input)
     dics = ndp.infer_dics(spikes, model=args.model, weights=args.weights)
     table = dics.to_dataframe()
     _save_table(table, args.output)
@@ -250,8 +575,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     import nwb_dicpop as ndp
 
-    frame = pd.read_csv(args.population)
+    _check_file_output(args.output, "spikes.csv")
+    _check_input(args.population, args.command, "population file")
     model = ndp.get_model(args.model)
+    frame = pd.read_csv(args.population)
     result = ndp.simulate_population(frame, model=model, duration=args.duration, transient=args.transient, dt=args.dt,
                                      noise_sigma=args.noise_sigma, rng=args.seed)
     members = np.arange(result.n_members)
@@ -268,54 +595,152 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    import glob
+    """``run``: every check that can fail is made before any work, then one input after another."""
+    from contextlib import nullcontext
 
     import pandas as pd
 
+    import nwb_dicpop as ndp
+    from nwb_dicpop.distributed import check_scheduler, open_client
 
-    inputs: list[str] = []
-    for pattern in args.inputs:
-        matches = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
-        if not matches:
-            msg = f"no input matches {pattern!r}."
-            raise FileNotFoundError(msg)
-        inputs.extend(matches)
-    if args.output and len(inputs) > 1 and not Path(args.output).is_dir():
-        msg = f"with {len(inputs)} inputs, --output must be an existing folder (one output per input); got {args.output!r}."
-        raise ValueError(msg)
-    from contextlib import nullcontext
-
-    from nwb_dicpop.distributed import open_client
-
+    inputs = _expand_inputs(args.inputs)
+    ndp.get_model(args.model)
+    if args.weights:
+        _check_input(args.weights, args.command, "--weights file")
+    outputs = _plan_outputs(args, inputs)
+    if args.scheduler and args.scheduler != "local":
+        if "://" not in args.scheduler:
+            msg = (f"--scheduler must be 'local' or a scheduler address such as tcp://HOST:8786; got "
+                   f"{args.scheduler!r}.")
+            raise CommandError(msg)
+        check_scheduler(args.scheduler)
+    # every input's spike trains, read and checked now; the first is kept, the others read again in turn
+    first = _read_spikes(args, inputs[0])
+    for source in inputs[1:]:
+        _read_spikes(args, source)
+    progress = _progress(args)
     summaries = []
-    cluster = open_client(args.scheduler) if args.scheduler else nullcontext(None)
-    with cluster as client:
-        for source in inputs:
-            summaries.append(_run_one(args, source, client))
+    try:
+        with open_client(args.scheduler) if args.scheduler else nullcontext(None) as client:
+            for k, (source, output) in enumerate(zip(inputs, outputs, strict=True)):
+                spikes = first if k == 0 else _read_spikes(args, source)
+                summaries.append(_run_one(args, source, spikes, output, client, progress))
+    finally:
+        if progress is not None:
+            progress.close()
     table = pd.concat(summaries, ignore_index=True)
     _emit(args, table.round(3), table.to_dict(orient="records"), "Per-unit summary")
     return EXIT_OK
 
 
-def _run_one(args: argparse.Namespace, source: str, client: Any) -> Any:
-    """The pipeline on one input; returns its summary table with a source column."""
+def _expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """The inputs of ``run``: globs expanded, each one an existing file (or a URL)."""
+    import glob
+
+    inputs: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
+        if not matches:
+            msg = f"no input matches {pattern!r}; check the pattern (quote it so that the shell does not expand it)."
+            raise CommandError(msg)
+        inputs.extend(matches)
+    for source in inputs:
+        _check_input(source, "run")
+    return inputs
+
+
+def _plan_outputs(args: argparse.Namespace, inputs: Sequence[str]) -> list[Path | None]:
+    """The annotated file of each input, checked (writable, not there yet, not an input)."""
+    if not args.write:
+        if args.output:
+            msg = "--output names the annotated NWB file, which --no-write does not write; drop one of them."
+            raise UsageError(msg)
+        return [None] * len(inputs)
+    from nwb_dicpop.nwb import check_output_path
+
+    folder = Path(args.output) if args.output and Path(args.output).is_dir() else None
+    if args.output and folder is None:
+        if len(inputs) > 1:
+            msg = (f"with {len(inputs)} inputs, --output must be an existing folder (one annotated file per "
+                   f"input); {args.output!r} is not one. Create it, or run the inputs one at a time.")
+            raise CommandError(msg)
+        if args.output.endswith(("/", "\\")):
+            msg = f"the folder --output {args.output!r} does not exist; create it or choose another --output."
+            raise CommandError(msg)
+    outputs: list[Path | None] = []
+    for source in inputs:
+        if _is_remote(source) or Path(source).suffix.lower() != ".nwb":
+            kind = "a URL" if _is_remote(source) else f"a {Path(source).suffix or 'suffix-less'} file, not NWB"
+            msg = (f"run writes an annotated copy of its NWB input, and {source!r} is {kind}. Pass --no-write to "
+                   "get the per-unit summary only" + (", or download the file and pass its local path."
+                                                      if _is_remote(source) else ", or convert the input to NWB."))
+            raise CommandError(msg)
+        target = folder / f"{Path(source).stem}_dicpop.nwb" if folder is not None else args.output
+        outputs.append(check_output_path(source, target, overwrite=args.overwrite))
+    seen: dict[Path, str] = {}
+    for source, output in zip(inputs, outputs, strict=True):
+        key = output.resolve()  # type: ignore[union-attr]
+        if key in seen:
+            msg = (f"inputs {seen[key]!r} and {source!r} would both be annotated into {str(output)!r}; "
+                   "give each input once, or run them one at a time with different --output files.")
+            raise CommandError(msg)
+        seen[key] = source
+    return outputs
+
+
+def _run_one(args: argparse.Namespace, source: str, spikes: Any, output: Path | None, client: Any,
+             progress: _Progress | None) -> Any:
+    """The pipeline on one input's spike trains; returns its summary table with a source column."""
+    import dataclasses
+
     import nwb_dicpop as ndp
 
-    output = args.output
-    if output and Path(output).is_dir():
-        output = str(Path(output) / f"{Path(source).stem}_dicpop.nwb")
+    if progress is not None:
+        work = "statistics, DICs, populations" + (", simulation" if args.validate else "")
+        progress.begin("units", label=f"{Path(source).name}: {spikes.n_units} units ({work})")
     result = ndp.run_pipeline(
-        source, model=args.model, n_models=args.n_models, output=output, validate=args.validate,
-        seed=args.seed, duration=args.duration, transient=args.transient, write=args.write,
-        overwrite=args.overwrite, scheduler=client, weights=args.weights,
-        uncertainty_scale=args.uncertainty_scale, progress=_progress(args),
-        **_read_args(args),
+        spikes, model=args.model, n_models=args.n_models, output=None, validate=args.validate,
+        seed=args.seed, duration=args.duration, transient=args.transient, write=False, scheduler=client,
+        weights=args.weights, uncertainty_scale=args.uncertainty_scale, progress=progress, **_selection(args),
     )
+    result = dataclasses.replace(result, source=source)
+    if output is not None:
+        result = dataclasses.replace(result, output=_write_annotated(args, source, output, result))
+        if progress is not None:
+            progress("writing", 1, 1)
     summary = result.summary.copy()
     summary.insert(0, "source", source)
     if not args.quiet and not args.json:
         print(f"{result!r}", file=sys.stderr)
     return summary
+
+
+def _write_annotated(args: argparse.Namespace, source: str, output: Path, result: Any) -> Path:
+    """The annotated copy of ``source``: ``result``'s DICs, populations, statistics, validation, settings.
+
+    The pipeline's own writing step, for trains the command line has read itself (converted
+    with --time-unit, sorted with --sort); the reading options are recorded in the settings.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from nwb_dicpop.nwb import write_results
+
+    frames = []
+    for uid, validation in result.validations.items():
+        frame = validation.members.reset_index(drop=True)
+        frame.insert(0, "member", np.arange(len(frame)))
+        frame.insert(0, "unit_id", uid)
+        frames.append(frame)
+    settings = {**result.settings, "time_unit": args.time_unit or "s", "sort": bool(args.sort)}
+    seeds = {"seed": settings["seed"], "unit_seeds": {str(p.unit_id): p.seed for p in result.populations}}
+    provenance = {"model": settings["model"], "seeds": seeds,
+                  "settings": json.loads(json.dumps(_jsonable(settings)))}
+    return write_results(
+        source, output, dics=result.dics, populations=list(result.populations), statistics=result.statistics,
+        validation=pd.concat(frames, ignore_index=True) if frames else None, provenance=provenance,
+        overwrite=args.overwrite,
+    )
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -324,6 +749,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     import nwb_dicpop as ndp
 
+    _check_input(args.path, args.command, "file")
     results = ndp.read_results(args.path)
     rows = []
     if results.dics is not None:
@@ -337,8 +763,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
             record["n_models"] = 0 if population is None else population.n_models
             record["compensating_set"] = "" if population is None else "+".join(population.compensating_set)
             record["valid_fraction"] = valid.get(record["unit_id"], np.nan)
+            if record.get("n_spikes_used", 0) < 0:  # -1: the file does not store it
+                record["n_spikes_used"] = None
             rows.append(record)
     table = pd.DataFrame(rows)
+    if "n_spikes_used" in table and table["n_spikes_used"].isna().all():
+        table = table.drop(columns="n_spikes_used")
     payload = {"source": results.source, "units": rows, "provenance": results.provenance}
     title = f"{results!r}\nmodel: {results.dics.model_name if results.dics else '-'}"
     _emit(args, table.round(3) if len(table) else "(no DIC estimates in this file)", payload, title)
@@ -411,10 +841,38 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parser
-def _common(parser: argparse.ArgumentParser) -> None:
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error otherwise, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"must be a positive integer, e.g. 100; got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (a usage error otherwise, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        msg = f"must be a number >= 0; got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _common(parser: argparse.ArgumentParser, *, seed: bool = False) -> None:
+    """Options of every command; ``seed`` for the commands that draw random numbers."""
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result; default 0)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on error, show the Python traceback instead of one message (for bug reports)")
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result; default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -429,13 +887,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulate demo units with known DICs, run the pipeline, compare")
     demo.add_argument("--output-dir", default="nwb-dicpop-demo", help="folder for the demo files (default ./nwb-dicpop-demo)")
-    demo.add_argument("--n-models", type=int, default=20, help="members per unit population (default 20)")
+    demo.add_argument("--n-models", type=_positive_int, default=20, help="members per unit population (default 20)")
     demo.add_argument("--validate", action=argparse.BooleanOptionalAction, default=True,
                       help="simulate and score every population (default on)")
     demo.add_argument("--scheduler", help="Dask: 'local' or a scheduler address")
     demo.add_argument("--stg-weights", help=argparse.SUPPRESS)
     demo.add_argument("--da-weights", help=argparse.SUPPRESS)
-    _common(demo)
+    _common(demo, seed=True)
     demo.set_defaults(func=_cmd_demo)
 
     dics = sub.add_parser("dics", help="DICs of one conductance set at given voltages")
@@ -452,10 +910,10 @@ def build_parser() -> argparse.ArgumentParser:
     pop.add_argument("--dics", help="CSV of per-unit estimates from `nwb-dicpop infer -o` (one population per unit)")
     pop.add_argument("--g-s-std", type=float, default=0.0, help="one-sigma uncertainty of g_s (default 0)")
     pop.add_argument("--g-u-std", type=float, default=0.0, help="one-sigma uncertainty of g_u (default 0)")
-    pop.add_argument("--n-models", type=int, default=100, help="number of members (default 100)")
+    pop.add_argument("--n-models", type=_positive_int, default=100, help="number of members (default 100)")
     pop.add_argument("--set", default="rule", help="compensating pair: rule, auto or two names, e.g. CaS,H")
     pop.add_argument("-o", "--output", help="CSV file for the population (one row per member)")
-    _common(pop)
+    _common(pop, seed=True)
     pop.set_defaults(func=_cmd_populate)
 
     reach = sub.add_parser("reachability", help="reachability map of a compensating pair")
@@ -466,8 +924,8 @@ def build_parser() -> argparse.ArgumentParser:
     reach.add_argument("--g-u-min", type=float, default=0.0, help="smallest g_u (default 0)")
     reach.add_argument("--g-u-max", type=float, default=20.0, help="largest g_u (default 20)")
     reach.add_argument("--step", type=float, default=2.0, help="grid step (default 2)")
-    reach.add_argument("--n-models", type=int, default=50, help="base members per target (default 50)")
-    _common(reach)
+    reach.add_argument("--n-models", type=_positive_int, default=50, help="base members per target (default 50)")
+    _common(reach, seed=True)
     reach.set_defaults(func=_cmd_reachability)
     def selection(command: argparse.ArgumentParser) -> None:
         command.add_argument("--units", help="comma-separated unit ids to keep (default all)")
@@ -476,26 +934,34 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--window", nargs=2, type=float, metavar=("T_START", "T_STOP"),
                              help="time window in seconds")
         command.add_argument("--epoch", help="named epoch / interval of the NWB file, e.g. baseline")
-        command.add_argument("--time-unit", choices=["s", "ms"], help="unit of times in CSV/array inputs")
+        command.add_argument("--time-unit", choices=["s", "ms"],
+                             help="unit of the spike times. Tables: their unit (default s). NWB files store s; "
+                                  "ms converts a file written in milliseconds by mistake. Given explicitly, the "
+                                  "times are not checked for plausibility (without it, times that look like ms "
+                                  "are an error)")
+        command.add_argument("--sort", action="store_true",
+                             help="sort unsorted spike times while reading (default: they are an error)")
 
     run = sub.add_parser("run", help="the whole pipeline: read, infer, populate, validate, write NWB")
     run.add_argument("inputs", nargs="+", help="NWB files, URLs, dandi://DANDISET/VERSION/PATH, Neo files, CSV; globs allowed")
     run.add_argument("-o", "--output", help="annotated NWB file, or a folder (one output per input); default <input>_dicpop.nwb")
     run.add_argument("--model", required=True, help="model name: stg or da")
-    run.add_argument("--n-models", type=int, default=100, help="members per unit population (default 100)")
+    run.add_argument("--n-models", type=_positive_int, default=100, help="members per unit population (default 100)")
     run.add_argument("--validate", action=argparse.BooleanOptionalAction, default=True,
                      help="simulate every population with Brian2 and score it (default on)")
-    run.add_argument("--duration", type=float, default=4.0, help="simulated time per member in s, transient included (default 4)")
-    run.add_argument("--transient", type=float, default=2.0, help="discarded initial time in s (default 2)")
+    run.add_argument("--duration", type=float, default=2.0,
+                     help="recorded time per member in s, simulated after --transient (default 2)")
+    run.add_argument("--transient", type=float, default=2.0,
+                     help="initial time in s simulated and discarded before --duration (default 2)")
     run.add_argument("--write", action=argparse.BooleanOptionalAction, default=True, help="write the annotated NWB file")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.add_argument("--scheduler", help="Dask: 'local' for a LocalCluster, or a scheduler address tcp://HOST:PORT")
     run.add_argument("--weights", help="network weights (.json card); default the weights shipped for --model")
-    run.add_argument("--uncertainty-scale", type=float, default=1.0,
+    run.add_argument("--uncertainty-scale", type=_non_negative_float, default=1.0,
                      help="member targets drawn from Normal(inferred DICs, scale x inferred std); "
                           "0 puts every member at the point estimate (default 1)")
     selection(run)
-    _common(run)
+    _common(run, seed=True)
     run.set_defaults(func=_cmd_run)
 
     stats = sub.add_parser("stats", help="spike statistics per unit (rates, ISI CV, CV2, LV, bursts)")
@@ -517,12 +983,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="simulate a population CSV (g_<name> columns) with Brian2")
     simulate.add_argument("population", help="CSV written by populate (one row per member)")
     simulate.add_argument("--model", required=True, help="model name: stg or da")
-    simulate.add_argument("--duration", type=float, default=4.0, help="simulated time in s, transient included (default 4)")
-    simulate.add_argument("--transient", type=float, default=2.0, help="discarded initial time in s (default 2)")
+    simulate.add_argument("--duration", type=float, default=2.0,
+                          help="recorded time in s, simulated after --transient; spike times lie in [0, duration] "
+                               "(default 2)")
+    simulate.add_argument("--transient", type=float, default=2.0,
+                          help="initial time in s simulated and discarded before --duration (default 2)")
     simulate.add_argument("--dt", type=float, help="integration step in s (default: the model's)")
     simulate.add_argument("--noise-sigma", type=float, default=0.0, help="current noise sigma in uA/cm^2 (default 0)")
     simulate.add_argument("-o", "--output", help="CSV of spike times (columns unit, time in s), readable by stats/infer")
-    _common(simulate)
+    _common(simulate, seed=True)
     simulate.set_defaults(func=_cmd_simulate)
 
     show = sub.add_parser("show", help="print the per-unit results stored in an annotated NWB file")
@@ -537,14 +1006,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--n-per-target", type=int, default=16, help="members per target population (default 16)")
     gen.add_argument("--noise-sigma", type=float, default=0.0,
                      help="injected current noise sigma in uA/cm^2 (default 0; the robust variants use 3 or 5)")
-    gen.add_argument("--duration", type=float, help="simulated time per member in s, transient included "
-                     "(default: STG 6, DA 12)")
-    gen.add_argument("--transient", type=float, help="discarded initial time in s (default 3)")
+    gen.add_argument("--duration", type=float, help="recorded time per member in s, simulated after --transient "
+                     "(default: the model's training protocol, STG 3, DA 9)")
+    gen.add_argument("--transient", type=float, help="initial time in s simulated and discarded before --duration "
+                     "(default: the model's training protocol, 3)")
     gen.add_argument("--dt", type=float, help="integration step in s (default: the model's)")
     gen.add_argument("--chunk-size", type=int, default=1024, help="members per written chunk (default 1024)")
     gen.add_argument("--processes", type=int, default=1, help="local worker processes (default 1)")
     gen.add_argument("--scheduler", help="Dask scheduler address instead of --processes")
-    _common(gen)
+    _common(gen, seed=True)
     gen.set_defaults(func=_cmd_make_training_data)
 
     trn = sub.add_parser("train", help="train the DIC network on generated data (seeded)")
@@ -559,7 +1029,7 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     trn.add_argument("--allow-partial", action="store_true", help="train on the chunks written so far")
     trn.add_argument("--n-chunks", type=int, help="train on the first N finished chunks of each dataset (reproducible)")
-    _common(trn)
+    _common(trn, seed=True)
     trn.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate-network", help="accuracy, calibration and robustness of a network on test data")
@@ -570,13 +1040,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--end-to-end", type=int, default=0, metavar="N",
                     help="also run N test trains through populations and Brian2 validation (20 members each)")
     ev.add_argument("--record", metavar="NAME", help="store the report in the weights card under evaluation/NAME")
-    _common(ev)
+    _common(ev, seed=True)
     ev.set_defaults(func=_cmd_evaluate_network)
 
     card = sub.add_parser("model-card", help="render the model card of the shipped networks (Markdown)")
     card.add_argument("-o", "--output", help="file to write (e.g. docs/model_card.md); default print")
     _common(card)
     card.set_defaults(func=_cmd_model_card)
+    for command in sub.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -586,18 +1058,60 @@ def _version() -> str:
     return __version__
 
 
+_EXPECTED_ERRORS = (ValueError, TypeError, LookupError, OSError, ImportError, Warning)
+"""What bad input, bad options or an unreachable resource raise: reported as one message."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``nwb-dicpop`` with ``argv`` (``sys.argv[1:]`` when None); return the exit code."""
+    """Run ``nwb-dicpop`` with ``argv`` (``sys.argv[1:]`` when None); return the exit code.
+
+    Errors print one line, ``nwb-dicpop COMMAND: error: MESSAGE``, in the command's terms
+    (:func:`to_cli_terms`), and return 1 (2 for options that cannot be combined, 130 when
+    interrupted); ``--traceback`` shows the Python traceback instead.  Warnings print as
+    ``nwb-dicpop COMMAND: warning: MESSAGE``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
+                        handlers=[_LogHandler(sys.stderr)])
+    flags, negatable = _command_flags(args.command_parser)
+    prefix = f"nwb-dicpop {args.command}"
+
+    def show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                     line: Any = None) -> None:
+        print(f"{prefix}: warning: {to_cli_terms(str(message), flags, negatable)}", file=sys.stderr)
+
     func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
-        print(f"nwb-dicpop {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what dependencies deprecate is not the user's business
+        warnings.filterwarnings("default", category=UserWarning, module="nwb_dicpop")
+        warnings.showwarning = show_warning
+        try:
+            return func(args)
+        except CommandError as err:
+            if args.traceback:
+                raise
+            print(f"{prefix}: error: {err}", file=sys.stderr)
+            return err.exit_code
+        except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing left to say
+            with contextlib.suppress(OSError, ValueError):
+                import os
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_ERROR
+        except KeyboardInterrupt:
+            print(f"\n{prefix}: interrupted; files being written were left as they were.", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as err:
+            if args.traceback:
+                raise
+            text = to_cli_terms(_message(err), flags, negatable)
+            if not isinstance(err, _EXPECTED_ERRORS):
+                text = (f"unexpected {type(err).__name__}: {text} (this may be a bug; rerun with --traceback and "
+                        "report the output)")
+            print(f"{prefix}: error: {text}", file=sys.stderr)
+            return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,8 @@ conductances in mS/cm^2, DICs dimensionless (normalised by the leak conductance)
 
 from __future__ import annotations
 
+import difflib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,19 @@ from nwb_dicpop.units import CONDUCTANCE_UNIT, TIME_UNIT, VOLTAGE_UNIT
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DICEstimate", "Population", "SimulationResult", "SpikeTrains"]
+__all__ = [
+    "DICEstimate",
+    "Population",
+    "SimulationResult",
+    "SpikeTrains",
+    "as_time_array",
+    "check_spike_times",
+    "check_window",
+    "clip_to_window",
+    "close_ids",
+    "select_positions",
+    "spike_input_error",
+]
 
 DIC_NAMES = ("g_f", "g_s", "g_u")
 
@@ -41,21 +55,306 @@ def _per_unit(name: str, value: Any, n: int, dtype: Any = np.float64) -> np.ndar
     return _frozen(array, dtype)
 
 
-def _check_times(index: int, unit_id: Any, times: Any) -> np.ndarray:
-    array = np.asarray(times, dtype=np.float64)
-    if array.ndim != 1:
-        msg = f"Spike times of unit {unit_id!r} must be 1-D; got shape {array.shape}."
-        raise ValueError(msg)
-    if not np.all(np.isfinite(array)):
-        msg = f"Spike times of unit {unit_id!r} contain NaN or infinite values; remove them."
-        raise ValueError(msg)
-    if array.size > 1 and np.any(np.diff(array) < 0):
-        msg = (
-            f"Spike times of unit {unit_id!r} (position {index}) are not sorted; sort them "
-            "(np.sort) before building SpikeTrains."
+# ------------------------------------------------------------------ spike-train input checks
+# Every message about spike-train input, whichever public function receives it: the SpikeTrains
+# constructor, nwb_dicpop.statistics.as_spike_trains (the front door that read_spike_trains,
+# compute_spike_statistics, infer_dics, validate_population and the mocks call) and the NWB
+# reader.  ``{name}`` is the parameter, ``{unit}`` a unit id, ``{where}`` " in <source>" or "".
+_MESSAGES = {
+    "wrong_type": (
+        "`{name}` must be spike trains: a SpikeTrains, a 1-D array of spike times in seconds, a "
+        "list or dict {{unit_id: times}} of such arrays, neo.SpikeTrain object(s), a neo.Segment "
+        "or neo.Block, a quantities array, or a table (DataFrame) with unit and time columns; got "
+        "{kind}. Files, URLs and dandi:// references are read by nwb_dicpop.read_spike_trains."
+    ),
+    "empty": (
+        "`{name}` is empty: it contains no spike trains. Pass at least one (an empty array is a "
+        "unit without spikes)."
+    ),
+    "mixed": (
+        "`{name}` mixes {kinds}; pass one kind (all Neo objects, all quantities arrays or all "
+        "plain arrays of seconds)."
+    ),
+    "own_time_unit": (
+        "`time_unit` applies to plain arrays and tables; {kind} carries its own time unit. Leave "
+        "time_unit=None."
+    ),
+    "segment": "`segment` chooses a segment of a Neo source; {kind} has none. Use `window` instead.",
+    "columns": "`unit_column` and `time_column` name columns of a table; {kind} has none.",
+    "not_numeric": "Spike times of unit {unit!r}{where} must be numbers (seconds); got {kind}: {value}.",
+    "not_1d": (
+        "Spike times of unit {unit!r}{where} must be 1-D, one array per unit; got shape {shape}. "
+        "Pass a list of 1-D arrays (or a table with unit and time columns)."
+    ),
+    "not_finite": "Spike times of unit {unit!r}{where} contain {count} NaN or infinite value(s); remove them.",
+    "unsorted": (
+        "Spike times of unit {unit!r}{where} are not sorted (they decrease after index {index}). "
+        "Sort them with np.sort, or pass sort=True to read_spike_trains or as_spike_trains."
+    ),
+    "negative": (
+        "Spike times of unit {unit!r}{where} are negative (first spike {first:.6g} s); spike times "
+        "are seconds from the start of the recording (>= 0). If they count from another origin, "
+        "shift them, or pass window=(start, stop) covering them (read_spike_trains, as_spike_trains)."
+    ),
+    "outside_window": (
+        "Unit {unit!r}{where}: spikes outside [t_start, t_stop] = [{start}, {stop}] s; widen the "
+        "window or clip the spikes."
+    ),
+    "not_time": "Spike times of unit {unit!r}{where} must be in a unit of time; got {dimensionality}.",
+    "reversed_window": "Unit {unit!r}{where}: t_stop ({stop}) is before t_start ({start}).",
+    "no_spikes": (
+        "No spikes{inside} for the selected units of {source}; check `unit_ids`, `where`, `window` "
+        "and `epoch`."
+    ),
+    "window": "`window` must be (t_start, t_stop) in seconds, finite, with t_stop > t_start; got {value!r}.",
+    "unit_ids_type": "`unit_ids` must be a sequence of ids, e.g. [0, 3]; got {value!r}.",
+    "unknown_unit": "Unknown unit id {unit!r} in {source}; available ids: {available}.{hint}",
+    "neo_type": (
+        "Neo inputs must be neo.SpikeTrain object(s), or neo.Segment(s) and neo.Block(s), not a mix; "
+        "got {kind}."
+    ),
+    "neo_segments": (
+        "{source} has {n_with_spikes} segments with spike trains (of {n_segments}); pass "
+        "segment=<index> to choose one."
+    ),
+    "segment_range": "`segment` must be in 0..{last}; got {value!r}.",
+}
+_TYPE_ERRORS = frozenset({"mixed", "neo_type", "not_numeric", "unit_ids_type", "wrong_type"})
+"""Problems raised as TypeError; the others are ValueError."""
+
+
+def spike_input_error(problem: str, **fields: Any) -> Exception:
+    """The exception, with its message, for one problem with spike-train input.
+
+    All messages about spike trains passed to the package are written here, so that the same
+    mistake reads the same whichever public function receives it.
+
+    Parameters
+    ----------
+    problem : str
+        A key of the message table: ``"wrong_type"``, ``"empty"``, ``"mixed"``,
+        ``"own_time_unit"``, ``"segment"``, ``"columns"``, ``"not_numeric"``, ``"not_1d"``,
+        ``"not_finite"``, ``"unsorted"``, ``"negative"``, ``"not_time"``, ``"outside_window"``,
+        ``"reversed_window"``, ``"no_spikes"``, ``"window"``, ``"unit_ids_type"``,
+        ``"unknown_unit"``, ``"neo_type"``, ``"neo_segments"``, ``"segment_range"``.
+    **fields
+        The values the message names (``name``, ``unit``, ``where``, ...).
+
+    Returns
+    -------
+    TypeError or ValueError
+        To be raised by the caller.
+    """
+    kind = TypeError if problem in _TYPE_ERRORS else ValueError
+    return kind(_MESSAGES[problem].format(**{"where": "", "hint": "", **fields}))
+
+
+def check_window(window: Any) -> tuple[float, float] | None:
+    """``window`` as ``(t_start, t_stop)`` floats in seconds (None stays None), or raise."""
+    if window is None:
+        return None
+    try:
+        start, stop = (float(v) for v in window)
+    except (TypeError, ValueError) as err:
+        raise spike_input_error("window", value=window) from err
+    if not (np.isfinite(start) and np.isfinite(stop)) or stop <= start:
+        raise spike_input_error("window", value=window)
+    return start, stop
+
+
+def clip_to_window(
+    trains: Sequence[np.ndarray],
+    unit_ids: Sequence[Any],
+    t_start: Any,
+    t_stop: Any,
+    window: tuple[float, float] | None = None,
+    *,
+    source: str = "",
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Intersect each unit's window with ``window`` and keep the spikes inside it.
+
+    Parameters
+    ----------
+    trains : sequence of ndarray of float
+        Sorted spike times of each unit in seconds.
+    unit_ids : sequence
+        Id of each unit (named in the warning).
+    t_start, t_stop : float or array of float, shape (n_units,)
+        Each unit's observation window in seconds.
+    window : (float, float), optional
+        ``(t_start, t_stop)`` to intersect with; None keeps the units' windows.
+    source : str
+        Where the trains come from, named in the warning.
+
+    Returns
+    -------
+    trains : list of ndarray
+        The spikes inside each unit's (new) window: slices, not copies.
+    t_start, t_stop : ndarray of float, shape (n_units,)
+        The windows; a unit not observed inside ``window`` gets the empty window
+        ``[t_start, t_start]`` (with a warning).
+
+    Raises
+    ------
+    ValueError
+        ``window`` leaves no spike at all (a wrong window or selection).
+    """
+    n = len(trains)
+    start = np.broadcast_to(np.asarray(t_start, dtype=np.float64), (n,)).copy()
+    stop = np.broadcast_to(np.asarray(t_stop, dtype=np.float64), (n,)).copy()
+    if window is not None:
+        start = np.maximum(start, window[0])
+        stop = np.minimum(stop, window[1])
+    clipped = []
+    for unit_times, a, b in zip(trains, start, stop, strict=True):
+        first = int(np.searchsorted(unit_times, a, side="left"))
+        last = int(np.searchsorted(unit_times, b, side="right"))
+        clipped.append(unit_times[first:max(first, last)])
+    if window is not None and not any(t.size for t in clipped):
+        raise spike_input_error("no_spikes", inside=f" inside the window {window}", source=source)
+    unobserved = [uid for uid, a, b in zip(unit_ids, start, stop, strict=True) if b < a]
+    if unobserved:
+        warnings.warn(
+            f"Units {unobserved} of {source} were not observed inside the requested window; they "
+            "are kept with an empty window and no spikes.",
+            UserWarning,
+            stacklevel=3,
         )
-        raise ValueError(msg)
-    return _frozen(array)
+        stop = np.maximum(stop, start)
+    return clipped, start, stop
+
+
+def as_time_array(values: Any, unit: Any, *, where: str = "") -> np.ndarray:
+    """``values`` as a 1-D float64 array (no copy when already one), or raise naming ``unit``.
+
+    Parameters
+    ----------
+    values : array-like
+        Spike times of one unit.
+    unit : object
+        The unit's id, named in the message.
+    where : str
+        ``" in <source>"`` or ``""``, appended to the unit in the message.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_spikes,)
+    """
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise spike_input_error(
+            "not_numeric", unit=unit, where=where, kind=type(values).__name__, value=f"{values!r:.60}"
+        ) from err
+    if array.ndim != 1:
+        raise spike_input_error("not_1d", unit=unit, where=where, shape=array.shape)
+    return array
+
+
+def check_spike_times(
+    trains: Sequence[np.ndarray], unit_ids: Sequence[Any], *, where: str = "", sort: bool = False
+) -> list[np.ndarray]:
+    """Check that every train is finite and sorted; sort the unsorted ones when ``sort``.
+
+    The checks run once over all trains together (fast for many units); the message names
+    the first offending unit.
+
+    Parameters
+    ----------
+    trains : sequence of ndarray of float64, each shape (n_spikes,)
+        Spike times of each unit (see :func:`as_time_array`).
+    unit_ids : sequence
+        Id of each unit, named in the messages.
+    where : str
+        ``" in <source>"`` or ``""``.
+    sort : bool
+        Sort unsorted trains (a sorted copy) instead of raising.
+
+    Returns
+    -------
+    list of ndarray
+        The trains, the unsorted ones replaced by sorted copies.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite times, or unsorted times when ``sort`` is False.
+    """
+    trains = list(trains)
+    sizes = np.fromiter((t.size for t in trains), dtype=np.int64, count=len(trains))
+    total = int(sizes.sum())
+    if total == 0:
+        return trains
+    ends = np.cumsum(sizes)
+    flat = np.concatenate(trains)
+    finite = np.isfinite(flat)
+    if not finite.all():
+        k = int(np.searchsorted(ends, int(np.argmin(finite)), side="right"))
+        count = int(sizes[k] - np.count_nonzero(np.isfinite(trains[k])))
+        raise spike_input_error("not_finite", unit=unit_ids[k], where=where, count=count)
+    drops = np.flatnonzero(flat[1:] < flat[:-1])  # flat[i + 1] < flat[i]
+    if drops.size:
+        owner = np.searchsorted(ends, drops, side="right")
+        inside = owner == np.searchsorted(ends, drops + 1, side="right")  # not across two units
+        drops, owner = drops[inside], owner[inside]
+    if drops.size:
+        if not sort:
+            k = int(owner[0])
+            index = int(drops[0] - (ends[k] - sizes[k]))
+            raise spike_input_error("unsorted", unit=unit_ids[k], where=where, index=index)
+        for k in np.unique(owner):
+            trains[k] = np.sort(trains[k])
+    return trains
+
+
+def close_ids(key: Any, available: Sequence[Any], n: int = 3) -> list[Any]:
+    """Ids of ``available`` that look like ``key``: similar text, else the numerically nearest."""
+    names = {str(a): a for a in available}
+    close = [names[c] for c in difflib.get_close_matches(str(key), list(names), n=n, cutoff=0.5)]
+    if close:
+        return close
+    numeric = [a for a in available if isinstance(a, (int, np.integer)) and not isinstance(a, bool)]
+    if isinstance(key, (int, np.integer)) and numeric:
+        return sorted(numeric, key=lambda a: (abs(int(a) - int(key)), int(a)))[:n]
+    return []
+
+
+def select_positions(available: Sequence[Any], requested: Any, source: str) -> list[int]:
+    """Positions in ``available`` of the ``requested`` unit ids, in the requested order.
+
+    An id matches itself or its text (``"3"`` finds ``3``); numpy scalars match their Python
+    value.  Unknown ids raise with the closest existing ones.
+
+    Parameters
+    ----------
+    available : sequence
+        Unit ids present.
+    requested : sequence
+        Unit ids wanted.
+    source : str
+        Where the units come from, named in the message.
+
+    Returns
+    -------
+    list of int
+    """
+    if isinstance(requested, (str, bytes)) or not isinstance(requested, Sequence | np.ndarray):
+        raise spike_input_error("unit_ids_type", value=requested)
+    lookup: dict[Any, int] = {}
+    for i, uid in enumerate(available):
+        lookup.setdefault(uid, i)
+        lookup.setdefault(str(uid), i)
+    positions = []
+    for uid in requested:
+        key = uid.item() if isinstance(uid, np.generic) else uid
+        if key in lookup:
+            positions.append(lookup[key])
+            continue
+        close = close_ids(key, available)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        shown = list(available) if len(available) <= 20 else [*available[:20], "..."]
+        raise spike_input_error("unknown_unit", unit=key, source=source, available=shown, hint=hint)
+    return positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +401,8 @@ class SpikeTrains:
         if len(set(ids)) != len(ids):
             msg = "`unit_ids` contains duplicates; every unit needs its own id."
             raise ValueError(msg)
-        arrays = tuple(_check_times(i, uid, t) for i, (uid, t) in enumerate(zip(ids, times, strict=True)))
+        checked = check_spike_times([as_time_array(t, uid) for uid, t in zip(ids, times, strict=True)], ids)
+        arrays = tuple(_frozen(a) for a in checked)
         n = len(arrays)
         first = np.array([a[0] if a.size else np.nan for a in arrays])
         last = np.array([a[-1] if a.size else np.nan for a in arrays])
@@ -110,16 +410,15 @@ class SpikeTrains:
         stop = np.where(np.isfinite(last), last, 0.0) if t_stop is None else t_stop
         start_a = _per_unit("t_start", start, n)
         stop_a = _per_unit("t_stop", stop, n)
-        for i, arr in enumerate(arrays):
-            if stop_a[i] < start_a[i]:
-                msg = f"Unit {ids[i]!r}: t_stop ({stop_a[i]}) is before t_start ({start_a[i]})."
-                raise ValueError(msg)
-            if arr.size and (arr[0] < start_a[i] - 1e-12 or arr[-1] > stop_a[i] + 1e-12):
-                msg = (
-                    f"Unit {ids[i]!r}: spikes outside [t_start, t_stop] = [{start_a[i]}, "
-                    f"{stop_a[i]}] s; widen the window or clip the spikes."
-                )
-                raise ValueError(msg)
+        reversed_window = np.flatnonzero(stop_a < start_a)
+        if reversed_window.size:
+            i = reversed_window[0]
+            raise spike_input_error("reversed_window", unit=ids[i], start=start_a[i], stop=stop_a[i])
+        with np.errstate(invalid="ignore"):  # the NaN first/last of empty trains compare False
+            outside = np.flatnonzero((first < start_a - 1e-12) | (last > stop_a + 1e-12))
+        if outside.size:
+            i = outside[0]
+            raise spike_input_error("outside_window", unit=ids[i], start=start_a[i], stop=stop_a[i])
         object.__setattr__(self, "times", arrays)
         object.__setattr__(self, "unit_ids", ids)
         object.__setattr__(self, "t_start", start_a)
@@ -146,13 +445,7 @@ class SpikeTrains:
 
     def select(self, unit_ids: Sequence[Any]) -> SpikeTrains:
         """A new container with only ``unit_ids`` (in the given order)."""
-        from nwb_dicpop._validation import check_choice
-
-        positions = []
-        for uid in unit_ids:
-            if uid not in self.unit_ids:
-                check_choice("unit id", str(uid), [str(u) for u in self.unit_ids])
-            positions.append(self.unit_ids.index(uid))
+        positions = select_positions(self.unit_ids, unit_ids, self.source or "these spike trains")
         return SpikeTrains(
             [self.times[p] for p in positions],
             [self.unit_ids[p] for p in positions],

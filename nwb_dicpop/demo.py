@@ -1,8 +1,10 @@
 """The built-in demo: simulated units with known conductances, run through the whole pipeline.
 
 :func:`make_demo_recordings` simulates STG and DA neurons whose DICs are known (a mix of tonic
-spikers and bursters). Each neuron is one member of a degenerate population drawn at a chosen
-``(g_s, g_u)`` and simulated with Brian2 for as long as the network's training recordings last.
+spikers and bursters). Each neuron is one member of a degenerate population drawn at one of its
+model's ``evaluation.demo_targets`` ``(g_s, g_u)`` and simulated with Brian2 as the network's
+training recordings were (the model's ``training.duration`` recorded after its
+``training.transient``).
 The spike trains go into mock NWB files, one per model, with the true DICs as Units columns.
 :func:`run_demo` then runs :func:`~nwb_dicpop.run_pipeline` on each file and compares the
 inferred DICs with the true ones. Nothing is downloaded.
@@ -19,30 +21,50 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nwb_dicpop.containers import SpikeTrains
+from nwb_dicpop.models import NeuronModel, available_models, get_model
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from nwb_dicpop.pipeline import PipelineResult
 
-__all__ = ["DEMO_TARGETS", "DemoResult", "make_demo_recordings", "run_demo"]
+__all__ = ["DemoResult", "make_demo_recordings", "run_demo"]
 
 log = logging.getLogger(__name__)
 
-# (g_s, g_u) of the demo units: tonic spikers (g_s > 0) and bursters (g_s < 0)
-DEMO_TARGETS: dict[str, tuple[tuple[float, float], ...]] = {
-    "stg": ((8.0, 4.0), (3.0, 7.0), (-3.0, 5.0), (-8.0, 6.0), (-12.0, 10.0), (-16.0, 14.0)),
-    "da": ((6.0, 5.0), (2.0, 8.0), (-3.0, 6.0), (-6.0, 10.0)),
-}
-# recorded duration after a 3 s transient, as in the network's training data (science.md 7)
-RECORDED_SECONDS = {"stg": 3.0, "da": 9.0}
-TRANSIENT_SECONDS = 3.0
+
+def _demo_settings(model: str | NeuronModel) -> tuple[NeuronModel, tuple[tuple[float, float], ...], float, float]:
+    """``(declaration, demo targets, recorded seconds, transient seconds)`` of a model.
+
+    The targets are its ``evaluation.demo_targets`` (tonic spikers have g_s > 0, bursters
+    g_s < 0); the times are its training protocol's, as in the network's training data.
+    """
+    spec = get_model(model)
+    targets = tuple(spec.evaluation.demo_targets)
+    if not targets:
+        msg = (
+            f"Model {spec.name!r} declares no demo units (`evaluation.demo_targets` is empty); declare "
+            "EvaluationSettings(demo_targets=((g_s, g_u), ...)) in the model, or leave it out of `models`."
+        )
+        raise ValueError(msg)
+    if spec.training is None:
+        msg = (
+            f"Model {spec.name!r} declares no training protocol (`training` is None), which sets how "
+            "long the demo units are simulated; declare TrainingProtocol(...) in the model."
+        )
+        raise ValueError(msg)
+    return spec, targets, float(spec.training.duration), float(spec.training.transient)
+
+
+def _demo_models() -> tuple[str, ...]:
+    """Registered models that declare demo units, in registration order (STG, DA, ...)."""
+    return tuple(m for m in available_models() if get_model(m).evaluation.demo_targets)
 
 
 def make_demo_recordings(
     output_dir: str | Path,
     *,
-    models: tuple[str, ...] = ("stg", "da"),
+    models: tuple[str | NeuronModel, ...] = ("stg", "da"),
     units_per_target: int = 1,
     rng: int = 0,
 ) -> dict[str, Path]:
@@ -53,8 +75,10 @@ def make_demo_recordings(
     output_dir : path
         Folder for ``demo_<model>.nwb`` (created if missing).
     models : tuple of str
+        Registered models with ``evaluation.demo_targets`` and a ``training`` protocol.
     units_per_target : int
-        Units simulated per ``DEMO_TARGETS`` entry (different members of the same population).
+        Units simulated per demo target of the model (different members of the same
+        population).
     rng : int
         Seed.
 
@@ -62,31 +86,49 @@ def make_demo_recordings(
     -------
     dict of str to pathlib.Path
         The file of each model.
+
+    Raises
+    ------
+    ValueError
+        A model without demo targets or without a training protocol.
     """
+    return {name: path for name, (path, _) in _write_recordings(output_dir, models, units_per_target, rng).items()}
+
+
+def _write_recordings(
+    output_dir: str | Path, models: tuple[str | NeuronModel, ...], units_per_target: int, rng: int
+) -> dict[str, tuple[Path, pd.DataFrame]]:
+    """:func:`make_demo_recordings`, also returning each file's true DICs per unit
+    (columns ``unit_id``, ``true_g_s``, ``true_g_u``, as written in its Units table)."""
+    import pandas as pd
+
     import nwb_dicpop as ndp
     from nwb_dicpop.testing import write_mock_nwb
 
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
+    out = {}
     for k, model in enumerate(models):
-        targets = DEMO_TARGETS[model]
+        spec, targets, duration, transient = _demo_settings(model)
+        name = spec.name
         g_s = np.repeat([t[0] for t in targets], units_per_target)
         g_u = np.repeat([t[1] for t in targets], units_per_target)
-        populations = ndp.generate_populations(model, [t[0] for t in targets], [t[1] for t in targets],
+        populations = ndp.generate_populations(spec, [t[0] for t in targets], [t[1] for t in targets],
                                                n_models=units_per_target, rng=rng + k, thresholds=False)
         conductances = np.concatenate([p.conductances for p in populations])
-        duration = RECORDED_SECONDS[model]
-        result = ndp.simulate_population(conductances, model=model, duration=TRANSIENT_SECONDS + duration,
-                                         transient=TRANSIENT_SECONDS, rng=rng + k)
-        spikes = SpikeTrains(list(result.spike_times), t_start=0.0, t_stop=duration, source=f"demo {model}")
+        result = ndp.simulate_population(conductances, model=spec, duration=duration, transient=transient,
+                                         rng=rng + k)
+        spikes = SpikeTrains(list(result.spike_times), t_start=0.0, t_stop=duration, source=f"demo {name}")
         true_dics = np.concatenate([p.dics for p in populations])
-        paths[model] = write_mock_nwb(
-            folder / f"demo_{model}.nwb", spikes, epochs={},
-            unit_columns={"model": [model] * len(g_s), "true_g_f": true_dics[:, 0], "true_g_s": g_s, "true_g_u": g_u},
+        path = write_mock_nwb(
+            folder / f"demo_{name}.nwb", spikes, epochs={},
+            unit_columns={"model": [name] * len(g_s), "true_g_f": true_dics[:, 0], "true_g_s": g_s, "true_g_u": g_u},
         )
-        log.info("wrote %d simulated %s units to %s", len(g_s), model, paths[model])
-    return paths
+        truth = pd.DataFrame({"unit_id": np.asarray(spikes.unit_ids, dtype=np.int64), "true_g_s": g_s,
+                              "true_g_u": g_u})
+        out[name] = (path, truth)
+        log.info("wrote %d simulated %s units to %s", len(g_s), name, path)
+    return out
 
 
 @dataclass(frozen=True)
@@ -154,24 +196,26 @@ def run_demo(
     folder = Path(output_dir)
     weights = dict(weights or {})
     shipped = available_weights()
-    models = tuple(m for m in DEMO_TARGETS if m in weights or shipped.get(m))
-    skipped = [m for m in DEMO_TARGETS if m not in models]
+    candidates = _demo_models()
+    models = tuple(m for m in candidates if m in weights or shipped.get(m))
+    skipped = [m for m in candidates if m not in models]
     if not models:
         msg = "No network weights are available for the demo models; pass weights= (see nwb_dicpop.inference)."
         raise ValueError(msg)
     if skipped:
         log.warning("no network weights ship for model(s) %s yet: the demo runs %s only", skipped, list(models))
-    recordings = make_demo_recordings(folder, models=models, rng=seed)
+    written = _write_recordings(folder, models, 1, seed)
+    recordings = {model: path for model, (path, _) in written.items()}
     results = {}
     frames = []
-    for model, path in recordings.items():
+    for model, (path, truth) in written.items():
+        _, _, duration, transient = _demo_settings(model)
         result = run_pipeline(
             path, model=model, n_models=n_models, validate=validate, seed=seed, overwrite=True,
-            duration=TRANSIENT_SECONDS + RECORDED_SECONDS[model], transient=TRANSIENT_SECONDS, scheduler=scheduler,
+            duration=duration, transient=transient, scheduler=scheduler,
             weights=weights.get(model), progress=progress,
         )
         results[model] = result
-        truth = _true_dics(path)
         frame = result.summary.merge(truth, on="unit_id", how="left")
         frame.insert(0, "model", model)
         frames.append(frame)
@@ -179,21 +223,6 @@ def run_demo(
     figure = _summary_figure(comparison, folder / "demo_summary.png")
     return DemoResult(recordings=recordings, results=results, comparison=comparison, figure=figure,
                       skipped=tuple(skipped))
-
-
-def _true_dics(path: Path) -> pd.DataFrame:
-    import pandas as pd
-    from pynwb import NWBHDF5IO
-
-    with NWBHDF5IO(str(path), "r") as io:
-        units = io.read().units
-        return pd.DataFrame(
-            {
-                "unit_id": np.asarray(units.id.data[:]),
-                "true_g_s": np.asarray(units["true_g_s"].data[:]),
-                "true_g_u": np.asarray(units["true_g_u"].data[:]),
-            }
-        )
 
 
 def _summary_figure(comparison: pd.DataFrame, path: Path) -> Path | None:

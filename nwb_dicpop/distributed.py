@@ -19,12 +19,77 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["map_tasks", "open_client"]
+__all__ = ["check_scheduler", "map_tasks", "open_client"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+PROBE_TIMEOUT = 5.0
+"""Seconds :func:`check_scheduler` waits for a TCP connection to a scheduler address."""
+CONNECT_TIMEOUT = 20.0
+"""Seconds ``distributed.Client`` may take to connect once the address answers."""
+
+
+def check_scheduler(address: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Fail fast, within ``timeout`` seconds, when nothing answers at a scheduler ``address``.
+
+    Opens (and closes) one TCP connection to the host and port of a ``tcp://`` or ``tls://``
+    address, so that a wrong address is reported in well under a second (a refused
+    connection) or ``timeout`` (no answer), before any work starts and without waiting for
+    ``distributed``'s own, longer, connection timeout.  Other schemes are not checked.
+
+    Parameters
+    ----------
+    address : str
+        e.g. ``"tcp://10.0.0.5:8786"``.
+    timeout : float
+        Seconds to wait for the connection.
+
+    Raises
+    ------
+    ValueError
+        The address has no port or an invalid one.
+    ConnectionError
+        Nothing answers at the address.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    if parts.scheme not in ("tcp", "tls"):
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        msg = f"`scheduler` address {address!r} needs a host and a port, e.g. 'tcp://10.0.0.5:8786'."
+        raise ValueError(msg)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except ConnectionRefusedError as err:
+        msg = (
+            f"Could not connect to the Dask scheduler at {address!r}: the connection was refused (no "
+            "scheduler listens on that host and port). Check the address, start the scheduler (the "
+            "'dask scheduler' command), or use scheduler='local'."
+        )
+        raise ConnectionError(msg) from err
+    except TimeoutError as err:
+        msg = (
+            f"Could not connect to the Dask scheduler at {address!r}: no answer within {timeout:g} s. "
+            "Check the address and your network, or use scheduler='local'."
+        )
+        raise ConnectionError(msg) from err
+    except OSError as err:
+        msg = (
+            f"Could not connect to the Dask scheduler at {address!r} ({err.strerror or err}). Check the "
+            "address, or use scheduler='local'."
+        )
+        raise ConnectionError(msg) from err
 
 
 @contextmanager
@@ -65,10 +130,14 @@ def open_client(scheduler: Any, *, n_workers: int | None = None) -> Any:
             f"distributed.Client; got {scheduler!r}."
         )
         raise ValueError(msg)
+    check_scheduler(scheduler)
     try:
-        client = Client(scheduler, timeout="20s")
+        client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT:g}s")
     except OSError as err:
-        msg = f"Could not reach the Dask scheduler at {scheduler!r} within 20 s ({err}); check the address."
+        msg = (
+            f"Could not connect to the Dask scheduler at {scheduler!r} within {CONNECT_TIMEOUT:g} s ({err}). "
+            "Check the address and that the scheduler is running, or use scheduler='local'."
+        )
         raise ConnectionError(msg) from err
     try:
         yield client

@@ -1,8 +1,11 @@
 """Read spike trains from NWB (local, HTTP(S), DANDI), Neo and tables into :class:`SpikeTrains`.
 
 One verb, :func:`read_spike_trains`, whatever the source; times always come out in seconds.
-This is the package's reading boundary: pynwb/h5py, remote file access (fsspec, remfile,
-the dandi client) and Neo are imported here and only when a source needs them.
+This is the package's reading boundary for files: pynwb/h5py and remote file access (fsspec,
+remfile, the dandi client) are imported here and only when a source needs them.  Objects in
+memory, table files and Neo files go through :func:`~nwb_dicpop.as_spike_trains` (Neo itself
+is read by :func:`nwb_dicpop.statistics.read_neo_file`, the package's Neo boundary); NWB Units
+tables are checked with the same :func:`~nwb_dicpop.containers.check_spike_times`.
 
 See the tutorial ``tutorials/02_reading_nwb_and_annotating.md``.
 """
@@ -21,15 +24,7 @@ from typing import Any
 import numpy as np
 
 from nwb_dicpop._remote import open_remote_file, probe_url, resolve_dandi_url
-from nwb_dicpop._tables import (
-    TimeUnitWarning,
-    check_time_scale,
-    read_table,
-    spike_times_from_arrays,
-    spike_times_from_long_table,
-    spike_times_from_predecessor,
-    to_seconds,
-)
+from nwb_dicpop._tables import TimeUnitWarning, check_time_scale, read_table, to_seconds
 from nwb_dicpop._units_table import (
     bulk_spike_times,
     epoch_span,
@@ -38,7 +33,15 @@ from nwb_dicpop._units_table import (
     recording_span,
     where_mask,
 )
-from nwb_dicpop.containers import SpikeTrains
+from nwb_dicpop.containers import (
+    SpikeTrains,
+    check_spike_times,
+    check_window,
+    clip_to_window,
+    select_positions,
+    spike_input_error,
+)
+from nwb_dicpop.statistics import as_spike_trains, read_neo_file
 
 __all__ = ["TimeUnitWarning", "read_spike_trains"]
 
@@ -81,8 +84,12 @@ def read_spike_trains(
         * a table: the predecessor tool's CSV (columns ``ID`` and ``spiking_times``, a bracketed
           list in ms), or a CSV/TSV/Parquet file or DataFrame with one row per spike (a unit
           column and a time column);
-        * a 1-D array (one unit), a list of arrays or a dict ``{unit_id: times}``;
-        * a :class:`SpikeTrains` (to select units or a window).
+        * a 1-D array (one unit), a list of arrays, a dict ``{unit_id: times}`` or
+          ``quantities`` arrays;
+        * a :class:`SpikeTrains` or :class:`SimulationResult` (to select units or a window).
+
+        Objects in memory, tables and Neo files go through :func:`~nwb_dicpop.as_spike_trains`:
+        the same checks and messages as every other function that takes spike trains.
     unit_ids : sequence, optional
         Units to keep, in this order (NWB: values of the Units ``id`` column).  Unknown ids
         raise with the closest existing ones.
@@ -99,7 +106,9 @@ def read_spike_trains(
         (intersected with ``window`` if both are given).
     time_unit : {"s", "ms"}, optional
         Unit of times in tables and arrays.  Default: ``"s"``, except for the predecessor
-        CSV, whose format is in ms.  NWB and Neo carry their own units.
+        CSV, whose format is in ms; the default is checked for plausibility
+        (:class:`TimeUnitWarning`), a unit given here is trusted.  NWB, Neo and quantities
+        carry their own units.
     unit_column, time_column : str, optional
         Column names of a long table (default: recognised names such as ``unit``/``unit_id``
         and ``time``/``spike_time``).
@@ -123,9 +132,12 @@ def read_spike_trains(
     ------
     FileNotFoundError
         The path does not exist.
+    TypeError
+        ``source`` is none of the above.
     ValueError
         Unreadable or corrupt file, no Units table, unknown unit ids, columns or epochs,
-        no spikes left, unsorted or non-finite times, or an option the source cannot use.
+        no spikes left, unsorted, non-finite or (arrays and tables without a ``window``)
+        negative times, or an option the source cannot use.
     ConnectionError
         A URL could not be reached within ``timeout``.
     ImportError
@@ -134,7 +146,7 @@ def read_spike_trains(
     Warns
     -----
     TimeUnitWarning
-        The inter-spike intervals are implausible in the declared unit.
+        The inter-spike intervals are implausible in the assumed unit.
 
     Examples
     --------
@@ -143,22 +155,16 @@ def read_spike_trains(
     >>> spikes.n_spikes.tolist()
     [2, 1]
     """
-    window = _check_window(window)
+    window = check_window(window)
     if time_unit is not None:
         to_seconds(time_unit)
-    is_neo = type(source).__module__.split(".")[0] == "neo" or (
-        isinstance(source, (list, tuple)) and bool(source) and type(source[0]).__module__.split(".")[0] == "neo"
-    )
-    is_path = isinstance(source, (str, os.PathLike))
-    if not is_neo and not is_path:
-        _reject_segment(segment, type(source).__name__)
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if isinstance(text, str) and text.lower().startswith(("http://", "https://")):
-            _reject_segment(segment, "NWB files")
+            _reject_segment(segment, "an NWB file")
             return _read_nwb_remote(text, text, unit_ids, where, window, epoch, sort, timeout, cache_dir)
         if isinstance(text, str) and text.lower().startswith(("dandi://", "dandi:")):
-            _reject_segment(segment, "NWB files")
+            _reject_segment(segment, "an NWB file")
             url = resolve_dandi_url(text, timeout=timeout)
             return _read_nwb_remote(url, text, unit_ids, where, window, epoch, sort, timeout, cache_dir)
         if isinstance(text, str) and "://" in text:
@@ -170,42 +176,15 @@ def read_spike_trains(
             raise ValueError(msg)
         return _read_path(Path(text), unit_ids, where, window, epoch, time_unit, unit_column, time_column,
                           segment, sort)
-    if isinstance(source, SpikeTrains):
-        _reject_nwb_only(where, epoch, "a SpikeTrains")
-        return _finish(list(source.times), list(source.unit_ids), source.t_start, source.t_stop,
-                       source=source.source, unit_ids=unit_ids, window=window, sort=sort)
-    if is_neo:
-        _reject_nwb_only(where, epoch, "Neo objects")
-        return _from_neo(source, "neo:" + type(source).__name__, unit_ids, window, segment, sort)
-    if type(source).__name__ == "DataFrame":
-        _reject_nwb_only(where, epoch, "a DataFrame")
-        return _from_frame(source, "DataFrame", unit_ids, window, time_unit, unit_column, time_column, sort)
-    if isinstance(source, (np.ndarray, list, tuple, Mapping)):
-        _reject_nwb_only(where, epoch, "arrays")
-        times, ids = spike_times_from_arrays(source)
-        return _from_raw(times, ids, "array", time_unit or "s", unit_ids, window, sort)
-    msg = (
-        f"`source` must be a path, URL, dandi:// reference, Neo object, DataFrame, array or "
-        f"SpikeTrains; got {type(source).__name__}."
+    _reject_nwb_only(where, epoch, f"a {type(source).__name__}")
+    spikes = as_spike_trains(
+        source, unit_ids=unit_ids, window=window, time_unit=time_unit, sort=sort, segment=segment,
+        unit_column=unit_column, time_column=time_column, input_name="source",
     )
-    raise TypeError(msg)
+    return _require_spikes(spikes, window)
 
 
 # --------------------------------------------------------------------------- common helpers
-
-
-def _check_window(window: Any) -> tuple[float, float] | None:
-    if window is None:
-        return None
-    try:
-        start, stop = (float(v) for v in window)
-    except (TypeError, ValueError) as err:
-        msg = f"`window` must be (t_start, t_stop) in seconds; got {window!r}."
-        raise ValueError(msg) from err
-    if not (np.isfinite(start) and np.isfinite(stop)) or stop <= start:
-        msg = f"`window` must be finite with t_stop > t_start (seconds); got {window!r}."
-        raise ValueError(msg)
-    return start, stop
 
 
 def _reject_nwb_only(where: Any, epoch: Any, kind: str) -> None:
@@ -222,140 +201,18 @@ def _reject_nwb_only(where: Any, epoch: Any, kind: str) -> None:
 
 def _reject_segment(segment: Any, kind: str) -> None:
     if segment is not None:
-        msg = f"`segment` chooses a segment of a Neo source; {kind} have none. Use `window` instead."
-        raise ValueError(msg)
+        raise spike_input_error("segment", kind=kind)
 
 
-def close_ids(key: Any, available: Sequence[Any], n: int = 3) -> list[Any]:
-    """Ids of ``available`` that look like ``key``: similar text, else the numerically nearest."""
-    names = {str(a): a for a in available}
-    close = [names[c] for c in difflib.get_close_matches(str(key), list(names), n=n, cutoff=0.5)]
-    if close:
-        return close
-    numeric = [a for a in available if isinstance(a, (int, np.integer)) and not isinstance(a, bool)]
-    if isinstance(key, (int, np.integer)) and numeric:
-        return sorted(numeric, key=lambda a: (abs(int(a) - int(key)), int(a)))[:n]
-    return []
-
-
-def _select_positions(available: Sequence[Any], requested: Sequence[Any], where: str) -> list[int]:
-    if isinstance(requested, (str, bytes)) or not isinstance(requested, Sequence | np.ndarray):
-        msg = f"`unit_ids` must be a sequence of ids, e.g. [0, 3]; got {requested!r}."
-        raise TypeError(msg)
-    lookup: dict[Any, int] = {}
-    for i, uid in enumerate(available):
-        lookup.setdefault(uid, i)
-        lookup.setdefault(str(uid), i)
-    positions = []
-    for uid in requested:
-        key = uid.item() if isinstance(uid, np.generic) else uid
-        if key in lookup:
-            positions.append(lookup[key])
-            continue
-        close = close_ids(key, available)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        shown = list(available) if len(available) <= 20 else [*available[:20], "..."]
-        msg = f"Unknown unit id {key!r} in {where}; available ids: {shown}.{hint}"
-        raise ValueError(msg)
-    return positions
-
-
-def _finish(
-    times: list[np.ndarray],
-    ids: list[Any],
-    t_start: Any,
-    t_stop: Any,
-    *,
-    source: str,
-    unit_ids: Sequence[Any] | None,
-    window: tuple[float, float] | None,
-    sort: bool,
-    drop_outside_warning: bool = False,
-) -> SpikeTrains:
-    """Select units, check order and finiteness, clip to windows and build the container."""
-    n = len(times)
-    start = np.broadcast_to(np.asarray(t_start, dtype=np.float64), (n,)).copy()
-    stop = np.broadcast_to(np.asarray(t_stop, dtype=np.float64), (n,)).copy()
-    if unit_ids is not None:
-        positions = _select_positions(ids, unit_ids, source)
-        times = [times[p] for p in positions]
-        ids = [ids[p] for p in positions]
-        start, stop = start[positions], stop[positions]
-    if not times:
-        msg = f"No units to read from {source}."
-        raise ValueError(msg)
-    for k, (uid, unit_times) in enumerate(zip(ids, times, strict=True)):
-        if not np.all(np.isfinite(unit_times)):
-            msg = f"Spike times of unit {uid!r} in {source} contain NaN or infinite values."
-            raise ValueError(msg)
-        if unit_times.size > 1 and np.any(unit_times[1:] < unit_times[:-1]):
-            if not sort:
-                first = int(np.argmax(unit_times[1:] < unit_times[:-1]))
-                msg = (
-                    f"Spike times of unit {uid!r} in {source} are not sorted (they decrease after "
-                    f"index {first}). Pass sort=True to sort them on reading."
-                )
-                raise ValueError(msg)
-            times[k] = np.sort(unit_times)
-    if window is not None:
-        start = np.maximum(start, window[0])
-        stop = np.minimum(stop, window[1])
-    clipped = []
-    n_outside = 0
-    for unit_times, a, b in zip(times, start, stop, strict=True):
-        first = int(np.searchsorted(unit_times, a, side="left"))
-        last = int(np.searchsorted(unit_times, b, side="right"))
-        inside = unit_times[first:last]  # sorted: a slice, not a copy
-        n_outside += unit_times.size - inside.size
-        clipped.append(inside)
-    if drop_outside_warning and n_outside and window is None:
-        warnings.warn(
-            f"{n_outside} spike(s) in {source} lie outside their unit's obs_intervals and were dropped.",
-            UserWarning,
-            stacklevel=3,
-        )
-    if sum(t.size for t in clipped) == 0:
-        where = f" inside the window {window}" if window is not None else ""
-        msg = (
-            f"No spikes{where} for the selected units of {source}; check `unit_ids`, `where`, "
-            "`window` and `epoch`."
-        )
-        raise ValueError(msg)
-    unobserved = [uid for uid, a, b in zip(ids, start, stop, strict=True) if b < a]
-    if unobserved:
-        warnings.warn(
-            f"Units {unobserved} of {source} were not observed inside the requested window; they "
-            "are kept with an empty window and no spikes.",
-            UserWarning,
-            stacklevel=3,
-        )
-        stop = np.maximum(stop, start)
-    silent = [uid for uid, t in zip(ids, clipped, strict=True) if t.size == 0]
+def _require_spikes(spikes: SpikeTrains, window: tuple[float, float] | None) -> SpikeTrains:
+    """Reading nothing is a mistake (a wrong selection or window): raise; log silent units."""
+    if int(spikes.n_spikes.sum()) == 0:
+        inside = f" inside the window {window}" if window is not None else ""
+        raise spike_input_error("no_spikes", inside=inside, source=spikes.source)
+    silent = [uid for uid, n in zip(spikes.unit_ids, spikes.n_spikes, strict=True) if n == 0]
     if silent:
-        logger.info("Units without spikes in %s: %s", source, silent)
-    return SpikeTrains(clipped, ids, t_start=start, t_stop=stop, source=source)
-
-
-def _from_raw(
-    times: list[np.ndarray],
-    ids: list[Any],
-    source: str,
-    time_unit: str,
-    unit_ids: Sequence[Any] | None,
-    window: tuple[float, float] | None,
-    sort: bool,
-) -> SpikeTrains:
-    """Tables and arrays: convert to seconds; the window spans 0 (or the first spike) to the last."""
-    check_time_scale(times, time_unit, source)
-    factor = to_seconds(time_unit)
-    seconds = [t * factor for t in times]
-    if window is not None:  # tables and arrays carry no observation window: the window is it
-        start, stop = window
-    else:
-        nonempty = [t for t in seconds if t.size]
-        start = min(min((float(t.min()) for t in nonempty), default=0.0), 0.0)
-        stop = max((float(t.max()) for t in nonempty), default=0.0)
-    return _finish(seconds, ids, start, stop, source=source, unit_ids=unit_ids, window=window, sort=sort)
+        logger.info("Units without spikes in %s: %s", spikes.source, silent)
+    return spikes
 
 
 # --------------------------------------------------------------------------- local paths
@@ -383,18 +240,24 @@ def _read_path(
     suffix = path.suffix.lower()
     if suffix in _TABLE_SUFFIXES:
         _reject_nwb_only(where, epoch, f"a {suffix} table")
-        _reject_segment(segment, "tables")
-        frame = read_table(path)
-        return _from_frame(frame, str(path), unit_ids, window, time_unit, unit_column, time_column, sort)
+        _reject_segment(segment, "a table")
+        spikes = as_spike_trains(
+            read_table(path), unit_ids=unit_ids, window=window, time_unit=time_unit, sort=sort,
+            unit_column=unit_column, time_column=time_column, source=str(path), input_name="source",
+        )
+        return _require_spikes(spikes, window)
     if time_unit is not None:
-        msg = f"`time_unit` applies to tables and arrays; {path.name} carries its own time unit."
-        raise ValueError(msg)
+        raise spike_input_error("own_time_unit", kind=path.name)
     if suffix in _NWB_SUFFIXES or (suffix in _HDF5_SUFFIXES and _is_nwb(path)):
-        _reject_segment(segment, "NWB files")
+        _reject_segment(segment, "an NWB file")
         with _open_local_nwb(path) as nwbfile:
             return _from_nwbfile(nwbfile, str(path), unit_ids, where, window, epoch, sort)
     _reject_nwb_only(where, epoch, f"a {suffix or 'suffix-less'} file read by Neo")
-    return _from_neo_file(path, unit_ids, window, segment, sort)
+    blocks = read_neo_file(path, other_formats=f"NWB (.nwb), tables ({', '.join(_TABLE_SUFFIXES)})")
+    spikes = as_spike_trains(
+        blocks, unit_ids=unit_ids, window=window, sort=sort, segment=segment, source=str(path), input_name="source"
+    )
+    return _require_spikes(spikes, window)
 
 
 def _is_nwb(path: Path) -> bool:
@@ -492,7 +355,7 @@ def _read_units(
         raise ValueError(msg)
     mask = where_mask(units, where, len(ids), where_name) if where else np.ones(len(ids), dtype=bool)
     if unit_ids is not None:
-        rows = np.array(_select_positions(ids, unit_ids, where_name), dtype=np.int64)
+        rows = np.array(select_positions(ids, unit_ids, where_name), dtype=np.int64)
         rows = rows[mask[rows]]
     else:
         rows = np.flatnonzero(mask)
@@ -501,6 +364,8 @@ def _read_units(
         raise ValueError(msg)
 
     times = bulk_spike_times(units, rows)
+    selected = [ids[r] for r in rows]
+    times = check_spike_times(times, selected, where=f" in {where_name}", sort=sort)
     check_time_scale(times, "s", where_name)
 
     if epoch is not None:
@@ -514,17 +379,15 @@ def _read_units(
         last = max((float(t[-1]) for t in times if t.size), default=0.0)
         t_start = min(0.0, first) if span_start is None else min(span_start, first)
         t_stop = last if span_stop is None else max(span_stop, last)
-    return _finish(
-        times,
-        [ids[r] for r in rows],
-        t_start,
-        t_stop,
-        source=where_name,
-        unit_ids=None,
-        window=window,
-        sort=sort,
-        drop_outside_warning=obs_span is not None,
-    )
+    clipped, t_start, t_stop = clip_to_window(times, selected, t_start, t_stop, window, source=where_name)
+    n_outside = sum(t.size for t in times) - sum(t.size for t in clipped)
+    if obs_span is not None and window is None and n_outside:
+        warnings.warn(
+            f"{n_outside} spike(s) in {where_name} lie outside their unit's obs_intervals and were dropped.",
+            UserWarning,
+            stacklevel=5,
+        )
+    return _require_spikes(SpikeTrains(clipped, selected, t_start=t_start, t_stop=t_stop, source=where_name), window)
 
 
 # --------------------------------------------------------------------------- remote NWB
@@ -560,117 +423,3 @@ def _read_nwb_remote(
     except OSError as err:
         msg = f"Streaming {name} failed; the remote file could not be read as HDF5 ({err})."
         raise ValueError(msg) from err
-
-
-# --------------------------------------------------------------------------- Neo and tables
-
-
-def _neo_ids(trains: Sequence[Any]) -> list[Any]:
-    names = [st.name for st in trains]
-    if all(isinstance(n, str) and n for n in names) and len(set(names)) == len(names):
-        return names
-    annotated = [st.annotations.get("unit_id", st.annotations.get("id")) for st in trains]
-    if all(a is not None for a in annotated) and len(set(map(str, annotated))) == len(annotated):
-        return [a.item() if isinstance(a, np.generic) else a for a in annotated]
-    return list(range(len(trains)))
-
-
-def _from_neo(
-    source: Any,
-    where_name: str,
-    unit_ids: Sequence[Any] | None,
-    window: tuple[float, float] | None,
-    segment: int | None,
-    sort: bool,
-) -> SpikeTrains:
-    import neo
-
-    items = list(source) if isinstance(source, (list, tuple)) else [source]
-    if all(isinstance(item, neo.SpikeTrain) for item in items):
-        trains = items
-    else:
-        segments = []
-        for item in items:
-            if isinstance(item, neo.Block):
-                segments += list(item.segments)
-            elif isinstance(item, neo.Segment):
-                segments.append(item)
-            else:
-                msg = (
-                    "Neo sources must be SpikeTrain(s), Segment(s) or Block(s); got "
-                    f"{type(item).__name__}."
-                )
-                raise TypeError(msg)
-        with_spikes = [k for k, seg in enumerate(segments) if len(seg.spiketrains)]
-        if segment is None:
-            if len(with_spikes) != 1:
-                msg = (
-                    f"{where_name} has {len(with_spikes)} segments with spike trains (of "
-                    f"{len(segments)}); pass segment=<index> to choose one."
-                )
-                raise ValueError(msg)
-            segment = with_spikes[0]
-        if not 0 <= segment < len(segments):
-            msg = f"`segment` must be in 0..{len(segments) - 1}; got {segment!r}."
-            raise ValueError(msg)
-        trains = list(segments[segment].spiketrains)
-    if not trains:
-        msg = f"{where_name} contains no spike trains."
-        raise ValueError(msg)
-    times = [np.asarray(st.times.rescale("s").magnitude, dtype=np.float64).ravel() for st in trains]
-    t_start = [float(st.t_start.rescale("s").magnitude) for st in trains]
-    t_stop = [float(st.t_stop.rescale("s").magnitude) for st in trains]
-    check_time_scale(times, "s", where_name)
-    return _finish(times, _neo_ids(trains), t_start, t_stop, source=where_name, unit_ids=unit_ids,
-                   window=window, sort=sort)
-
-
-def _from_neo_file(
-    path: Path, unit_ids: Sequence[Any] | None, window: tuple[float, float] | None, segment: int | None, sort: bool
-) -> SpikeTrains:
-    import neo
-
-    try:
-        if path.suffix.lower() == ".nix":
-            reader: Any = neo.io.NixIO(os.fspath(path), mode="ro")
-        else:
-            reader = neo.io.get_io(os.fspath(path))
-    except (OSError, ImportError, IndexError, KeyError, ValueError) as err:
-        msg = (
-            f"`source` {str(path)!r} is not a format nwb_dicpop can read: NWB (.nwb), tables "
-            f"({', '.join(_TABLE_SUFFIXES)}) or a file Neo reads ({type(err).__name__}: {err})."
-        )
-        raise ValueError(msg) from err
-    try:
-        blocks = reader.read_all_blocks() if hasattr(reader, "read_all_blocks") else [reader.read_block()]
-    except Exception as err:  # each Neo IO raises its own types on bad files
-        msg = f"Neo ({type(reader).__name__}) could not read {str(path)!r}: {type(err).__name__}: {err}"
-        raise ValueError(msg) from err
-    finally:
-        with contextlib.suppress(Exception):
-            reader.close()
-    return _from_neo(blocks, str(path), unit_ids, window, segment, sort)
-
-
-def _from_frame(
-    frame: Any,
-    where_name: str,
-    unit_ids: Sequence[Any] | None,
-    window: tuple[float, float] | None,
-    time_unit: str | None,
-    unit_column: str | None,
-    time_column: str | None,
-    sort: bool,
-) -> SpikeTrains:
-    columns = {str(c) for c in frame.columns}
-    predecessor = {"ID", "spiking_times"} <= columns and unit_column is None and time_column is None
-    if predecessor:
-        times, ids = spike_times_from_predecessor(frame, where_name)
-        unit = time_unit or "ms"
-    else:
-        times, ids = spike_times_from_long_table(
-            frame, unit_column=unit_column, time_column=time_column, where=where_name
-        )
-        unit = time_unit or "s"
-    return _from_raw(times, ids, where_name, unit, unit_ids, window, sort)
-

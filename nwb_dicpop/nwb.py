@@ -15,6 +15,7 @@ return our own containers.  See ``docs/extension.md`` for the schema and the tut
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.resources
 import json
@@ -38,8 +39,7 @@ from nwb_dicpop._results_reader import (
     table_frame,
 )
 from nwb_dicpop._validation import check_choice
-from nwb_dicpop.containers import DICEstimate, Population
-from nwb_dicpop.io import close_ids
+from nwb_dicpop.containers import DICEstimate, Population, close_ids
 from nwb_dicpop.units import CONDUCTANCE_UNIT
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXTENSION_NAMESPACE",
     "DicpopResults",
+    "check_output_path",
     "extension_namespace_path",
     "read_results",
     "write_results",
@@ -207,11 +208,83 @@ def write_results(
     source = Path(source_path)
     output = _check_paths(source, output_path, overwrite=overwrite, in_place=in_place)
     pops = _check_inputs(dics, populations, statistics, validation, provenance)
+    _check_existing_results(source, overwrite=overwrite)
     with atomic_destination(output) as tmp:
         shutil.copyfile(source, tmp)
         _annotate(tmp, source, dics, pops, statistics, validation, provenance, overwrite)
     logger.info("Wrote dicpop results to %s", output)
     return output
+
+
+def check_output_path(
+    source_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = False,
+    in_place: bool = False,
+) -> Path:
+    """Where :func:`write_results` would write, checked now, before any work, writing nothing.
+
+    Checks what can fail at the end of a long computation: the input is a readable NWB
+    (HDF5) file that holds no dicpop results yet (unless ``overwrite``); the output is not
+    the input (unless ``in_place``), not a directory, and does not exist (unless
+    ``overwrite``); its folder exists and a file can be created in it (a temporary file is
+    created and removed, so read-only folders and file systems are caught whoever runs it).
+
+    Parameters
+    ----------
+    source_path, output_path, overwrite, in_place
+        As for :func:`write_results`.
+
+    Returns
+    -------
+    pathlib.Path
+        The file :func:`write_results` would write.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``source_path``, or the output's folder, does not exist.
+    FileExistsError
+        The output exists and ``overwrite`` is False.
+    IsADirectoryError
+        The output is a directory.
+    PermissionError or OSError
+        No file can be created in the output's folder (the message names the output).
+    ValueError
+        The input is not NWB, is the output without ``in_place``, or already holds dicpop
+        results without ``overwrite``.
+    """
+    source = Path(source_path)
+    output = _check_paths(source, output_path, overwrite=overwrite, in_place=in_place)
+    _check_existing_results(source, overwrite=overwrite)
+    with contextlib.suppress(_DryRun), atomic_destination(output):
+        raise _DryRun
+    return output
+
+
+class _DryRun(Exception):
+    """Raised inside :func:`atomic_destination` to create and remove its temporary file only."""
+
+
+def _check_existing_results(source: Path, *, overwrite: bool) -> None:
+    """Raise when ``source`` already holds a dicpop module and ``overwrite`` is False."""
+    if overwrite:
+        return
+    import h5py
+
+    try:
+        with h5py.File(source, "r") as handle:
+            present = f"processing/{MODULE_NAME}" in handle
+    except OSError as err:
+        msg = f"`source_path` {str(source)!r} could not be opened; it is corrupt or truncated ({err})."
+        raise ValueError(msg) from err
+    if present:
+        msg = (
+            f"{str(source)!r} already holds dicpop results (processing/{MODULE_NAME}); "
+            "pass overwrite=True to replace them."
+        )
+        raise ValueError(msg)
 
 
 def _check_paths(source: Path, output_path: Any, *, overwrite: bool, in_place: bool) -> Path:
@@ -235,11 +308,20 @@ def _check_paths(source: Path, output_path: Any, *, overwrite: bool, in_place: b
             "you ask for it. Choose another output path, or pass in_place=True to append to it."
         )
         raise ValueError(msg)
+    if output.is_dir():
+        msg = f"`output_path` {str(output)!r} is a directory, not a file; choose another `output_path` (a file name)."
+        raise IsADirectoryError(msg)
     if output.exists() and not overwrite:
-        msg = f"`output_path` {str(output)!r} already exists; pass overwrite=True to replace it."
+        msg = (
+            f"`output_path` {str(output)!r} already exists; pass overwrite=True to replace it, or choose "
+            "another `output_path`."
+        )
         raise FileExistsError(msg)
     if not output.parent.is_dir():
-        msg = f"The folder of `output_path` {str(output.parent)!r} does not exist; create it first."
+        msg = (
+            f"The folder of `output_path` {str(output.parent)!r} does not exist; create it first, or choose "
+            "another `output_path`."
+        )
         raise FileNotFoundError(msg)
     return output
 

@@ -3,13 +3,14 @@
 The stages, in order: read (:func:`~nwb_dicpop.read_spike_trains`), statistics
 (:func:`~nwb_dicpop.compute_spike_statistics`), inference (:func:`~nwb_dicpop.infer_dics`), one
 population per unit with targets drawn from the inferred uncertainty
-(:func:`~nwb_dicpop.generate_population`), optional simulation and validation
+(:func:`~nwb_dicpop.generate_unit_populations`), optional simulation and validation
 (:func:`~nwb_dicpop.validate_population`), and writing (:func:`~nwb_dicpop.write_results`).
+Populations and validation run as batch tasks (:mod:`nwb_dicpop._tasks`), here or on Dask.
 
-Units that cannot be handled (silent, out of distribution, unreachable target) are reported
-with a reason in the summary. They are never dropped silently, and they never stop the other
-units. Each unit draws from its own seed, derived from ``seed`` and its unit id, so results do not
-depend on how units are split across Dask workers.
+Units that cannot be handled (silent, unreachable target) are reported with a status and a
+reason in the summary. They are never dropped silently, and they never stop the other units.
+Each unit draws from its own seed (:func:`unit_seed`, from ``seed`` and its unit id), so results
+do not depend on how units are split across Dask workers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nwb_dicpop._tasks import (
+    PopulationSettings,
+    SimulationWindow,
+    UnitOutcome,
+    batch_tasks,
+    run_batch,
+)
 from nwb_dicpop._validation import check_positive
+from nwb_dicpop.compensation import unit_seed
 from nwb_dicpop.containers import DICEstimate, Population, SpikeTrains
 from nwb_dicpop.models import get_model
 
@@ -38,109 +46,6 @@ __all__ = ["PipelineResult", "run_pipeline", "unit_seed"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-
-
-def unit_seed(seed: int, unit_id: Any) -> int:
-    """The seed of one unit: a function of the run's seed and the unit id only."""
-    key = zlib.crc32(repr(unit_id).encode("utf-8"))
-    return int(np.random.SeedSequence([int(seed), key]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-MEMBERS_PER_TASK = 2000
-"""Population members simulated together in one task: one Brian2 run per task amortises the
-per-step overhead of the simulator over many units."""
-
-
-@dataclass(frozen=True)
-class _UnitTask:
-    """What one unit needs (picklable: no files, no NWB objects)."""
-
-    unit_id: Any
-    g_s: float
-    g_u: float
-    g_s_std: float
-    g_u_std: float
-    seed: int
-    observed: np.ndarray
-
-
-@dataclass(frozen=True)
-class _BatchTask:
-    """A batch of units handled by one task."""
-
-    model_name: str
-    units: tuple[_UnitTask, ...]
-    n_models: int
-    validate: bool
-    duration: float
-    transient: float
-
-
-@dataclass(frozen=True)
-class _UnitOutcome:
-    unit_id: Any
-    status: str
-    population: Population | None = None
-    validation: Any = None
-
-
-def _run_batch(task: _BatchTask) -> list[_UnitOutcome]:
-    """Populations of a batch of units, simulated together, then validated unit by unit.
-
-    Failures become a per-unit status, never an exception that would stop the other units.
-    """
-    from nwb_dicpop.compensation import UnreachableTargetError, generate_population
-
-    outcomes: list[_UnitOutcome] = []
-    for unit in task.units:
-        try:
-            population = generate_population(
-                task.model_name, unit.g_s, unit.g_u, n_models=task.n_models, g_s_std=unit.g_s_std,
-                g_u_std=unit.g_u_std, unit_id=unit.unit_id, rng=unit.seed,
-            )
-        except UnreachableTargetError as err:
-            outcomes.append(_UnitOutcome(unit.unit_id, f"unreachable target: {str(err).split(':')[0]}"))
-        else:
-            outcomes.append(_UnitOutcome(unit.unit_id, "ok", population))
-    ready = [o for o in outcomes if o.population is not None]
-    if not task.validate or not ready:
-        return outcomes
-    from nwb_dicpop.simulation import simulate_population
-    from nwb_dicpop.validation import validate_population
-
-    conductances = np.concatenate([o.population.conductances for o in ready])  # type: ignore[union-attr]
-    simulated = simulate_population(
-        conductances, model=task.model_name, duration=task.duration, transient=task.transient,
-        rng=task.units[0].seed,
-    )
-    observed = {u.unit_id: u.observed for u in task.units}
-    start = 0
-    validated = {}
-    for outcome in ready:
-        stop = start + outcome.population.n_models  # type: ignore[union-attr]
-        part = dataclasses.replace(
-            simulated, spike_times=simulated.spike_times[start:stop], conductances=simulated.conductances[start:stop],
-            voltage=np.zeros((0, 0)), voltage_members=np.zeros(0, dtype=np.int64),
-        )
-        validated[outcome.unit_id] = validate_population(observed[outcome.unit_id], part, model=task.model_name)
-        start = stop
-    return [dataclasses.replace(o, validation=validated.get(o.unit_id)) for o in outcomes]
-
-
-def _batch_tasks(
-    model_name: str, units: Sequence[_UnitTask], *, n_models: int, validate: bool, duration: float,
-    transient: float, distributed: bool = False,
-) -> list[_BatchTask]:
-    """Units grouped into tasks of about :data:`MEMBERS_PER_TASK` members (smaller when
-    ``distributed``, so that every worker gets work; results do not depend on the split)."""
-    per_task = max(1, MEMBERS_PER_TASK // n_models)
-    if distributed:
-        per_task = min(per_task, max(1, -(-len(units) // 8)))
-    return [
-        _BatchTask(model_name=model_name, units=tuple(units[k : k + per_task]), n_models=n_models,
-                   validate=validate, duration=duration, transient=transient)
-        for k in range(0, len(units), per_task)
-    ]
 
 
 @dataclass(frozen=True)
@@ -162,8 +67,9 @@ class PipelineResult:
     validations : dict
         Validation result per unit id (empty when validation was off).
     summary : pandas.DataFrame
-        One row per unit: firing class, inferred DICs, status and reason, population size,
-        fraction of valid members.
+        One row per unit: firing class, inferred DICs, ``status`` ("ok", "silent",
+        "unreachable", ... see :data:`~nwb_dicpop.compensation.UNIT_STATUSES`) and ``reason``
+        (why a unit got no population), population size, fraction of valid members.
     settings : dict
     """
 
@@ -198,7 +104,7 @@ def run_pipeline(
     window: tuple[float, float] | None = None,
     epoch: str | None = None,
     seed: int = 0,
-    duration: float = 4.0,
+    duration: float = 2.0,
     transient: float = 2.0,
     write: bool = True,
     overwrite: bool = False,
@@ -228,7 +134,8 @@ def run_pipeline(
     seed : int
         Same seed, same result, however the work is split.
     duration, transient : float
-        Simulated duration recorded and discarded, in seconds (validation only).
+        Recorded window simulated after a discarded transient, in seconds (validation only;
+        default 2 s after 2 s).
     write : bool
         Write the annotated NWB file (requires an NWB input).
     overwrite : bool
@@ -262,13 +169,7 @@ def run_pipeline(
     if transient < 0:
         msg = f"`transient` must be >= 0 seconds; got {transient}."
         raise ValueError(msg)
-    if (isinstance(uncertainty_scale, bool) or not isinstance(uncertainty_scale, (int, float))
-            or not 0 <= uncertainty_scale < np.inf):
-        msg = (
-            f"`uncertainty_scale` must be a number >= 0 (finite); got {uncertainty_scale!r}. Use 1 to draw member "
-            "targets from the inferred uncertainty, 0 to put every member at the point estimate."
-        )
-        raise ValueError(msg)
+    population_settings = PopulationSettings(n_models=n_models, seed=seed, uncertainty_scale=uncertainty_scale)
     if isinstance(source, SpikeTrains):
         spikes = source
         source_name = source.source or "SpikeTrains"
@@ -277,24 +178,17 @@ def run_pipeline(
         source_name = str(source)
     statistics = compute_spike_statistics(spikes).reset_index()
     dics = infer_dics(spikes, model=spec.name, weights=weights)
-    units = [
-        _UnitTask(
-            unit_id=uid, g_s=float(dics.g_s[i]), g_u=float(dics.g_u[i]),
-            g_s_std=float(uncertainty_scale * dics.g_s_std[i]), g_u_std=float(uncertainty_scale * dics.g_u_std[i]),
-            seed=unit_seed(seed, uid), observed=spikes.times[i] - spikes.t_start[i],
-        )
-        for i, uid in enumerate(dics.unit_ids)
-        if dics.status[i] == "ok"
-    ]
-    tasks = _batch_tasks(spec.name, units, n_models=int(n_models), validate=bool(validate), duration=float(duration),
-                         transient=float(transient), distributed=scheduler is not None)
+    validation = SimulationWindow(duration=float(duration), transient=float(transient)) if validate else None
+    observed = [spikes.times[i] - spikes.t_start[i] for i in range(spikes.n_units)] if validate else None
+    tasks = batch_tasks(dics, population_settings, observed=observed, validation=validation,
+                        distributed=scheduler is not None)
+    sizes = [task.n_populations for task in tasks]
     report = None
-    if progress is not None:
-        sizes = [len(t.units) for t in tasks]
-        report = lambda done, total: progress("units", sum(sizes[:done]), len(units))
-    batches = map_tasks(_run_batch, tasks, scheduler=scheduler, progress=report)
+    if progress is not None and sum(sizes):
+        report = lambda done, total: progress("units", sum(sizes[:done]), sum(sizes))
+    batches = map_tasks(run_batch, tasks, scheduler=scheduler, progress=report)
     outcomes = {o.unit_id: o for batch in batches for o in batch}
-    summary = _summary(spikes, statistics, dics, outcomes)
+    summary = _summary(spikes, dics, outcomes)
     populations = tuple(o.population for o in outcomes.values() if o.population is not None)
     validations = {uid: o.validation for uid, o in outcomes.items() if o.validation is not None}
     settings = {
@@ -305,21 +199,23 @@ def run_pipeline(
         "uncertainty_scale": float(uncertainty_scale),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    written = None
-    if write:
-        written = _write(source, output, dics, populations, statistics, validations, settings, overwrite)
-    return PipelineResult(
-        source=source_name, output=written, model_name=spec.name, spikes=spikes, statistics=statistics,
+    result = PipelineResult(
+        source=source_name, output=None, model_name=spec.name, spikes=spikes, statistics=statistics,
         dics=dics, populations=populations, validations=validations, summary=pd.DataFrame(summary),
         settings=settings,
     )
+    if write:
+        result = dataclasses.replace(result, output=_write(source, output, result, overwrite=overwrite))
+    return result
 
 
-def _summary(spikes: SpikeTrains, statistics: pd.DataFrame, dics: DICEstimate, outcomes: dict[Any, _UnitOutcome]) -> list[dict[str, Any]]:
+def _summary(spikes: SpikeTrains, dics: DICEstimate, outcomes: dict[Any, UnitOutcome]) -> list[dict[str, Any]]:
+    """One row per unit of ``dics``: its estimate, its population's status and its validation."""
     rows = []
     for i, uid in enumerate(dics.unit_ids):
         outcome = outcomes.get(uid)
         status = dics.status[i] if outcome is None else outcome.status
+        reason = "" if outcome is None else outcome.reason
         validation = None if outcome is None else outcome.validation
         rows.append(
             {
@@ -332,6 +228,7 @@ def _summary(spikes: SpikeTrains, statistics: pd.DataFrame, dics: DICEstimate, o
                 "g_u_std": float(dics.g_u_std[i]),
                 "out_of_distribution": bool(dics.out_of_distribution[i]),
                 "status": status,
+                "reason": reason,
                 "n_models": 0 if outcome is None or outcome.population is None else outcome.population.n_models,
                 "valid_fraction": float("nan") if validation is None else float(validation.fraction_valid),
             }
@@ -339,16 +236,8 @@ def _summary(spikes: SpikeTrains, statistics: pd.DataFrame, dics: DICEstimate, o
     return rows
 
 
-def _write(
-    source: Any,
-    output: str | Path | None,
-    dics: DICEstimate,
-    populations: tuple[Population, ...],
-    statistics: pd.DataFrame,
-    validations: dict[Any, Any],
-    settings: dict[str, Any],
-    overwrite: bool,
-) -> Path:
+def _write(source: Any, output: str | Path | None, result: PipelineResult, *, overwrite: bool) -> Path:
+    """Write ``result`` (its DICs, populations, statistics, validations, settings) next to ``source``."""
     from nwb_dicpop.nwb import write_results
 
     if not isinstance(source, (str, Path)) or not str(source).endswith(".nwb") or "://" in str(source):
@@ -357,20 +246,21 @@ def _write(
             "(CLI: --no-write) and use the returned result, or convert the input to NWB first."
         )
         raise ValueError(msg)
+    settings = result.settings
     validation_frame = None
-    if validations:
+    if result.validations:
         import pandas as pd
 
         frames = []
-        for uid, result in validations.items():
-            frame = result.members.reset_index(drop=True)
+        for uid, validation in result.validations.items():
+            frame = validation.members.reset_index(drop=True)
             frame.insert(0, "member", np.arange(len(frame)))
             frame.insert(0, "unit_id", uid)
             frames.append(frame)
         validation_frame = pd.concat(frames, ignore_index=True)
-    seeds = {"seed": settings["seed"], "unit_seeds": {str(p.unit_id): p.seed for p in populations}}
+    seeds = {"seed": settings["seed"], "unit_seeds": {str(p.unit_id): p.seed for p in result.populations}}
     provenance = {"model": settings["model"], "seeds": seeds, "settings": json.loads(json.dumps(settings, default=str))}
     return write_results(
-        source, output, dics=dics, populations=list(populations), statistics=statistics,
+        source, output, dics=result.dics, populations=list(result.populations), statistics=result.statistics,
         validation=validation_frame, provenance=provenance, overwrite=overwrite,
     )

@@ -11,10 +11,9 @@ __all__ = [
     "CURRENT_UNIT",
     "DIC_UNIT",
     "MODEL_TIME_UNIT",
+    "MS_PER_S",
     "TIME_UNIT",
     "VOLTAGE_UNIT",
-    "ms_to_seconds",
-    "seconds_to_ms",
 ]
 
 TIME_UNIT = "s"
@@ -26,12 +25,6 @@ CONDUCTANCE_UNIT = "mS/cm^2"
 CURRENT_UNIT = "uA/cm^2"
 DIC_UNIT = "dimensionless (normalised by g_leak)"
 
-
-def ms_to_seconds(value: float) -> float:
-    """Milliseconds to seconds."""
-    return value * 1e-3
-
-
-def seconds_to_ms(value: float) -> float:
-    """Seconds to milliseconds."""
-    return value * 1e3
+MS_PER_S = 1000.0
+"""Milliseconds per second: ``seconds * MS_PER_S`` is milliseconds (model equations and the
+network's inter-spike-interval tokens work in ms; the API in s)."""

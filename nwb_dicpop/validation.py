@@ -24,7 +24,6 @@ See ``tutorials/03_simulation_and_validation.md``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,8 +35,9 @@ from nwb_dicpop.statistics import (
     BURSTING,
     SILENT,
     SPIKING,
-    _trains,
+    as_spike_trains,
     compute_spike_statistics,
+    van_rossum_distances,
 )
 
 if TYPE_CHECKING:
@@ -108,27 +108,23 @@ class ValidationResult:
         )
 
 
-def _observed_train(observed: Any) -> tuple[np.ndarray, float, float]:
-    """One train (seconds) from an array, a neo.SpikeTrain or a one-unit SpikeTrains."""
-    if isinstance(observed, SpikeTrains):
-        if observed.n_units != 1:
-            msg = (
-                f"`observed_spiketrain` must be one train; got SpikeTrains with {observed.n_units} "
-                "units. Pick one with spikes.select([unit_id])."
-            )
-            raise ValueError(msg)
-    elif isinstance(observed, (list, tuple)) and observed and all(np.ndim(x) == 1 for x in observed):
-        msg = "`observed_spiketrain` must be one train (1-D array of spike times in seconds); got several."
-        raise ValueError(msg)
-    times, starts, stops, _ = _trains(observed)
-    train = times[0]
-    if train.size < 3:
+def _observed_train(observed: Any) -> SpikeTrains:
+    """The observed train as a one-unit SpikeTrains (any input :func:`as_spike_trains` takes)."""
+    spikes = as_spike_trains(observed, input_name="observed_spiketrain")
+    if spikes.n_units != 1:
         msg = (
-            f"`observed_spiketrain` has {train.size} spike(s); at least 3 are needed to define a "
+            f"`observed_spiketrain` must be one train; got {spikes.n_units} units. Pass one array of "
+            "spike times in seconds, or pick one unit with spikes.select([unit_id])."
+        )
+        raise ValueError(msg)
+    n_spikes = int(spikes.n_spikes[0])
+    if n_spikes < 3:
+        msg = (
+            f"`observed_spiketrain` has {n_spikes} spike(s); at least 3 are needed to define a "
             "firing class (a silent train cannot be validated)."
         )
         raise ValueError(msg)
-    return train, float(starts[0]), float(stops[0])
+    return spikes
 
 
 def _aligned(train: np.ndarray, window: float) -> np.ndarray:
@@ -150,16 +146,7 @@ member identical to a perfectly periodic train scores 0 rather than noise divide
 
 def _distance(a: np.ndarray, b: np.ndarray, tau: float, window: float) -> float:
     """van Rossum distance (Elephant) per square-root second of window; 0 below the noise floor."""
-    import neo
-    import quantities as pq
-    from elephant.spike_train_dissimilarity import van_rossum_distance
-
-    stop = window + 10 * tau
-    empty = np.zeros(0)
-    trains = [neo.SpikeTrain(x * pq.s, t_start=0.0 * pq.s, t_stop=stop * pq.s) for x in (a, b, empty)]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*van_rossum_distance.*")
-        matrix = np.asarray(van_rossum_distance(trains, time_constant=tau * pq.s), dtype=np.float64)
+    matrix = van_rossum_distances([a, b, np.zeros(0)], tau=tau, t_stop=window + 10 * tau)
     value, norm = float(matrix[0, 1]), float(np.hypot(matrix[0, 2], matrix[1, 2]))
     if value <= NOISE_FLOOR * norm:
         return 0.0
@@ -233,7 +220,7 @@ def validate_population(
     population_or_result: Any,
     *,
     model: Any = None,
-    duration: float = 4.0,
+    duration: float = 2.0,
     transient: float = 2.0,
     dt: float | None = None,
     noise_sigma: float = 0.0,
@@ -257,8 +244,8 @@ def validate_population(
     model : str or NeuronModel, optional
         Needed for tables and arrays of conductances.
     duration, transient, dt, noise_sigma, rng, code_target, method
-        Passed to :func:`~nwb_dicpop.simulate_population` (seconds; ``duration`` includes the
-        transient).
+        Passed to :func:`~nwb_dicpop.simulate_population` (seconds; ``duration`` is the
+        recorded window, default 2 s, simulated after ``transient`` discarded seconds).
     reference : sequence of arrays, SpikeTrains or SimulationResult, optional
         Trains that reproduce the observed neuron by construction (its own ground-truth
         population, repeated recordings); their mean van Rossum distance to the observed
@@ -290,7 +277,8 @@ def validate_population(
     """
     from nwb_dicpop.simulation import simulate_population
 
-    train, start, stop = _observed_train(observed_spiketrain)
+    observed_spikes = _observed_train(observed_spiketrain)
+    train = observed_spikes.times[0]
     for name, value in (("max_relative_error", max_relative_error), ("max_van_rossum_ratio", max_van_rossum_ratio)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             msg = f"`{name}` must be a positive number; got {value!r}."
@@ -304,8 +292,8 @@ def validate_population(
         )
     reference_trains = None
     if reference is not None:
-        reference_trains, _, _, _ = _trains(reference)
-    observed = compute_spike_statistics([train], t_start=start, t_stop=stop).iloc[0]
+        reference_trains = list(as_spike_trains(reference, input_name="reference").times)
+    observed = compute_spike_statistics(observed_spikes).iloc[0]
     stats = compute_spike_statistics(result)
     observed_class = str(observed["firing_class"])
     keys = KEY_STATISTICS[observed_class]

@@ -146,3 +146,109 @@ def test_bad_input_is_named(kwargs, error, match):
     args = {"g_s": -4.0, "g_u": 5.0, "n_models": 10, **kwargs}
     with pytest.raises(error, match=match):
         ndp.generate_population("stg", **args)
+
+
+# --------------------------------------------------------------------------- per-unit populations
+def _estimate(**changes):
+    """Units 0-1 reachable by {A, H}, unit 2 not (g_s < -10), unit 3 silent."""
+    import dataclasses
+
+    from nwb_dicpop.testing import mock_dic_estimate
+
+    dics = mock_dic_estimate([0, 1, "c", 3], g_s=[3.0, 5.0, -15.0, 4.0], g_u=[6.0, 4.0, 5.0, 5.0], silent=[3], rng=2)
+    return dataclasses.replace(dics, **changes) if changes else dics
+
+
+def test_unit_populations_give_the_scalar_populations_and_a_status_per_unit():
+    from nwb_dicpop.compensation import unit_seed
+
+    dics = _estimate()
+    pops = ndp.generate_unit_populations(dics, n_models=15, seed=4, compensating_set=("A", "H"), thresholds=False)
+    assert isinstance(pops, ndp.PopulationSet)
+    assert pops.unit_ids == (0, 1, "c", 3)
+    assert pops.status == ("ok", "ok", "unreachable", "silent")
+    assert pops.ok.tolist() == [True, True, False, False]
+    assert pops.reasons[:2] == ("", "")
+    assert "cannot be reached" in pops.reasons[2]  # the UnreachableTargetError's whole message
+    assert "silent" in pops.reasons[3]
+    assert [p.unit_id for p in pops.populations] == [0, 1]
+    for i, unit in enumerate(pops.units[:2]):
+        alone = ndp.generate_population(
+            "stg", dics.g_s[i], dics.g_u[i], n_models=15, g_s_std=dics.g_s_std[i], g_u_std=dics.g_u_std[i],
+            compensating_set=("A", "H"), thresholds=False, unit_id=unit.unit_id, rng=unit_seed(4, unit.unit_id),
+        )
+        for name in ("conductances", "targets", "residual", "dics", "target_mean", "target_std"):
+            np.testing.assert_array_equal(getattr(unit.population, name), getattr(alone, name))
+        assert (unit.population.seed, unit.population.n_rejected) == (alone.seed, alone.n_rejected)
+    # a unit's population does not depend on the other units
+    (only,) = ndp.generate_unit_populations(
+        _select(dics, [1]), n_models=15, seed=4, compensating_set=("A", "H"), thresholds=False
+    ).populations
+    np.testing.assert_array_equal(only.conductances, pops.populations[1].conductances)
+    again = ndp.generate_unit_populations(dics, n_models=15, seed=5, compensating_set=("A", "H"), thresholds=False)
+    assert not np.allclose(again.populations[0].conductances, pops.populations[0].conductances)
+
+
+def _select(dics, rows):
+    from nwb_dicpop._tasks import select_units
+
+    return select_units(dics, rows)
+
+
+def test_unit_populations_scale_the_uncertainty_and_skip_what_is_asked():
+    dics = _estimate(out_of_distribution=[False, True, False, False], status=("ok", "ok", "too few spikes", "silent"))
+    point = ndp.generate_unit_populations(dics, n_models=6, seed=0, uncertainty_scale=0, thresholds=False)
+    assert point.status == ("ok", "ok", "no_estimate", "silent")
+    assert "'too few spikes'" in point.get("c").reason
+    for i, population in enumerate(point.populations):
+        np.testing.assert_array_equal(population.targets, [[dics.g_s[i], dics.g_u[i]]] * 6)
+        np.testing.assert_array_equal(population.target_std, [0.0, 0.0])
+    skipped = ndp.generate_unit_populations(dics, n_models=6, seed=0, skip_out_of_distribution=True, thresholds=False)
+    assert skipped.status == ("ok", "out_of_distribution", "no_estimate", "silent")
+    assert skipped.get(1).population is None
+    tight = ndp.generate_unit_populations(dics, n_models=6, seed=0, thresholds=False,
+                                          compensation=ndp.CompensationSettings(max_residual=1e-9))
+    assert max(p.residual.max() for p in tight.populations) <= 1e-9
+
+
+def test_population_set_table_lookup_and_repr():
+    pops = ndp.generate_unit_populations(_estimate(), n_models=5, seed=1, thresholds=False)
+    table = pops.to_dataframe()
+    assert table.columns.tolist() == ["unit_id", "status", "reason", "n_models", "compensating_set", "n_rejected"]
+    assert table["n_models"].tolist() == [5, 5, 5, 0]
+    assert table["compensating_set"].iloc[3] == ""
+    assert len(pops) == 4
+    assert [u.unit_id for u in pops] == [0, 1, "c", 3]
+    assert pops.get("c").ok
+    assert "3 ok, 1 silent" in repr(pops)
+    with pytest.raises(KeyError, match=r"No unit 'missing'.*\[0, 1, 'c', 3\]"):
+        pops.get("missing")
+    with pytest.raises(ValueError, match="status"):
+        ndp.UnitPopulation(0, "fine")
+    with pytest.raises(ValueError, match="exactly when its status is 'ok'"):
+        ndp.UnitPopulation(0, "ok")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda d: ndp.generate_unit_populations([1.0, 2.0], n_models=3), TypeError, "must be a DICEstimate"),
+        (lambda d: ndp.generate_unit_populations(d, n_models=0), ValueError, "n_models"),
+        (lambda d: ndp.generate_unit_populations(d, n_models=3, seed=-1), ValueError, "`seed` must be >= 0"),
+        (lambda d: ndp.generate_unit_populations(d, n_models=3, seed=1.5), TypeError, "`seed` must be a non-negative int"),
+        (lambda d: ndp.generate_unit_populations(d, n_models=3, uncertainty_scale=-1), ValueError, "uncertainty_scale"),
+        (lambda d: ndp.generate_unit_populations(d, n_models=3, compensation={"tolerance": 1}), TypeError,
+         "CompensationSettings"),
+        (lambda d: ndp.generate_unit_populations(d, n_models=3, compensating_set=("CaS", "Hh")), ValueError,
+         "Did you mean 'H'"),
+        (lambda d: ndp.generate_unit_populations(_estimate(threshold=-40.0), n_models=3), ValueError,
+         "V_th=-40.0 mV"),
+        (lambda d: ndp.generate_unit_populations(_estimate(g_u_std=[0.1, np.nan, 0.1, np.nan]), n_models=3), ValueError,
+         "unit 1 has status 'ok' but g_u_std=nan"),
+        (lambda d: ndp.CompensationSettings(tolerance=0.0), ValueError, "`tolerance` must be a positive number"),
+        (lambda d: ndp.CompensationSettings(max_iterations=2.5), ValueError, "max_iterations"),
+    ],
+)
+def test_unit_population_bad_input_is_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call(_estimate())

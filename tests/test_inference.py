@@ -259,11 +259,13 @@ def test_infer_dics_on_arrays_spiketrains_and_neo(trained):
     assert from_neo.unit_ids == ("u0", "u1", "u2")
     single = infer_dics(neo.SpikeTrain(trains[0] * pq.s, t_stop=4.0), model="stg", weights=json_path)
     assert single.n_units == 1
+    one_array = infer_dics(trains[0], model="stg", weights=json_path)  # one array is one train
+    np.testing.assert_allclose(one_array.g_s, est.g_s[:1])
 
 
 def test_infer_dics_batches_do_not_change_results(trained):
     _, data, _, json_path = trained
-    trains = data.trains(np.arange(40))
+    trains = SpikeTrains(data.trains(np.arange(40)))  # jittered: some start just before 0
     a = infer_dics(trains, weights=json_path, batch_size=7)
     b = infer_dics(trains, weights=json_path, batch_size=512)
     np.testing.assert_allclose(a.g_s, b.g_s, rtol=1e-4, atol=1e-4)
@@ -286,12 +288,13 @@ def test_infer_dics_max_spikes(trained):
 @pytest.mark.parametrize(
     ("spiketrains", "error", "match"),
     [
-        ([], ValueError, "empty"),
+        ([], ValueError, "`spiketrains` is empty"),
         ([np.array([0.1, np.nan, 0.3])], ValueError, "NaN"),
         ([np.array([0.3, 0.1, 0.2])], ValueError, "not sorted"),
-        (np.arange(5.0), TypeError, "single numeric array"),
-        ("spikes.csv", TypeError, "must be a SpikeTrains"),
-        ([["a", "b"]], TypeError, "numbers in seconds"),
+        ([np.array([-0.3, 0.1, 0.2])], ValueError, "negative"),
+        (np.zeros((2, 5)), ValueError, "1-D"),
+        ("spikes.csv", TypeError, "`spiketrains` must be spike trains"),
+        ([["a", "b"]], TypeError, "must be numbers"),
     ],
 )
 def test_infer_dics_bad_input(trained, spiketrains, error, match):

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import nwb_dicpop as ndp
 from nwb_dicpop.inference.data import (
-    TARGET_BOXES,
     TrainingSet,
     _check_manifest,
     _make_populations,
     load_training_data,
+    make_training_data,
     sample_targets,
 )
+from nwb_dicpop.models import TrainingProtocol, get_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hh_model import REFERENCE, make_hh
 
 
 @pytest.mark.parametrize("model", ["stg", "da"])
 def test_latin_hypercube_targets_fill_the_box(model):
     targets = sample_targets(model, 50, rng=3)
-    (s_lo, s_hi), (u_lo, u_hi) = TARGET_BOXES[model]
+    (s_lo, s_hi), (u_lo, u_hi) = get_model(model).training.target_box
     assert targets.shape == (50, 2)
     for k, (lo, hi) in enumerate(((s_lo, s_hi), (u_lo, u_hi))):
         strata = np.floor((targets[:, k] - lo) / (hi - lo) * 50).astype(int)
@@ -83,17 +91,17 @@ def test_training_set_roundtrip_and_concatenation(tmp_path):
 
 
 def test_make_training_data_end_to_end_and_resume(tmp_path):
-    from nwb_dicpop.inference.data import make_training_data
-
-    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.4, "transient": 0.1, "chunk_size": 3}
+    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.3, "transient": 0.1, "chunk_size": 3}
     path = make_training_data("stg", tmp_path, **settings)
     data = load_training_data(tmp_path)
     assert len(data) == 4
-    assert data.duration == pytest.approx(0.3)
+    assert data.duration == 0.3  # the recorded window, after the transient
+    assert all(data.train(i).size == 0 or data.train(i).max() <= 0.3 for i in range(len(data)))
     chunks = sorted((tmp_path / "simulation").glob("chunk_*.parquet"))
     assert len(chunks) == 2
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["n_targets"] == 2
+    assert (manifest["format_version"], manifest["duration"], manifest["transient"]) == (2, 0.3, 0.1)
     with np.load(path) as saved:
         np.testing.assert_allclose(saved["dics"][:, 1:], saved["target"], atol=1e-5)
         assert saved["conductances"].shape == (4, 8)
@@ -111,9 +119,7 @@ def test_make_training_data_end_to_end_and_resume(tmp_path):
 
 
 def test_partial_dataset_from_finished_chunks(tmp_path):
-    from nwb_dicpop.inference.data import make_training_data
-
-    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.4, "transient": 0.1, "chunk_size": 3}
+    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.3, "transient": 0.1, "chunk_size": 3}
     path = make_training_data("stg", tmp_path, **settings)
     full = load_training_data(tmp_path)
     path.unlink()
@@ -132,3 +138,39 @@ def test_partial_dataset_from_finished_chunks(tmp_path):
     assert len(first) == 3
     np.testing.assert_array_equal(first.targets, full.targets[:3])
     np.testing.assert_array_equal(first.spike_times, full.spike_times[: full.offsets[3]])
+
+
+def test_version_1_generations_are_read_and_resumed(tmp_path):
+    """Version-1 manifests stored the total simulated time (transient included) as duration."""
+    settings = {"n_targets": 2, "n_per_target": 2, "seed": 3, "duration": 0.3, "transient": 0.1, "chunk_size": 3}
+    path = make_training_data("stg", tmp_path, **settings)
+    full = load_training_data(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest.update(format_version=1, duration=0.1 + 0.3)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    path.unlink()
+    partial = load_training_data(tmp_path, allow_partial=True)
+    assert partial.duration == pytest.approx(0.3)
+    make_training_data("stg", tmp_path, **settings)  # the same settings: resumed, not refused
+    np.testing.assert_array_equal(load_training_data(tmp_path).spike_times, full.spike_times)
+    with pytest.raises(ValueError, match="duration"):
+        make_training_data("stg", tmp_path, **dict(settings, duration=0.4))
+
+
+def test_training_data_follow_the_model_declaration(tmp_path):
+    """Any declared model: its TrainingProtocol gives the box, the times and the fallback set;
+    without one, a clear error."""
+    hh = make_hh(tuple(ndp.compute_dics(make_hh((0, 0, 0)), REFERENCE, -51.0)))
+    assert hh.training is None
+    for call in (lambda: sample_targets(hh, 4), lambda: make_training_data(hh, tmp_path / "none", n_targets=2)):
+        with pytest.raises(ValueError, match=r"'hh-m' declares no training protocol.*TrainingProtocol\("):
+            call()
+    assert not (tmp_path / "none" / "manifest.json").exists()
+    protocol = TrainingProtocol(g_s_range=(0.55, 0.65), g_u_range=(0.15, 0.25), duration=0.2, transient=0.05,
+                                fallback_compensating_set=None)
+    declared = dataclasses.replace(hh, training=protocol)
+    targets = sample_targets(declared, 20, rng=0)
+    assert ((targets >= [0.55, 0.15]) & (targets <= [0.65, 0.25])).all()
+    (tmp_path / "pops").mkdir()
+    pops = _make_populations(tmp_path / "pops", declared, targets[:3], 2, seed=0, progress=None)
+    np.testing.assert_allclose(pops["dics"][:, 1:], targets[pops["target_index"]], atol=1e-5)

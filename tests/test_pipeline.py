@@ -33,7 +33,7 @@ def _digest(path):
 
 def test_pipeline_end_to_end_writes_and_reports_every_unit(recording, weights):
     before = _digest(recording)
-    result = ndp.run_pipeline(recording, model="stg", n_models=4, duration=1.0, transient=0.5, weights=weights, seed=1)
+    result = ndp.run_pipeline(recording, model="stg", n_models=4, duration=0.5, transient=0.5, weights=weights, seed=1)
     assert _digest(recording) == before  # the input is never modified
     assert result.output == recording.with_name("session_dicpop.nwb")
     summary = result.summary.set_index("unit_id")
@@ -116,7 +116,7 @@ def test_demo_command_end_to_end(tmp_path, capsys):
 
 def test_validation_runs_on_dask_workers(recording, weights):
     """Brian2 imported inside worker threads (it sets a signal handler on import)."""
-    result = ndp.run_pipeline(recording, model="stg", n_models=3, duration=1.0, transient=0.5, write=False,
+    result = ndp.run_pipeline(recording, model="stg", n_models=3, duration=0.5, transient=0.5, write=False,
                               weights=weights, scheduler="local", unit_ids=[0])
     assert result.summary["valid_fraction"].notna().all()
     assert result.validations[0].simulation.code_target == "cython"  # no silent fallback in workers
@@ -134,3 +134,78 @@ def test_uncertainty_scale_zero_puts_every_member_at_the_point_estimate(recordin
     assert all(np.ptp(p.targets[:, 0]) > 0 for p in spread.populations)
     with pytest.raises(ValueError, match="`uncertainty_scale` must be a number >= 0"):
         ndp.run_pipeline(recording, uncertainty_scale=-1.0, **kwargs)
+
+
+def test_summary_status_and_populations_come_from_the_per_unit_api(recording, weights):
+    from nwb_dicpop.compensation import unit_seed
+
+    result = ndp.run_pipeline(recording, model="stg", n_models=5, validate=False, write=False, weights=weights,
+                              seed=7, uncertainty_scale=0.5)
+    summary = result.summary.set_index("unit_id")
+    assert summary["status"].tolist() == ["ok", "ok", "silent"]
+    assert summary["reason"].tolist()[:2] == ["", ""]
+    assert "silent" in summary.loc[2, "reason"]
+    expected = ndp.generate_unit_populations(result.dics, n_models=5, seed=7, uncertainty_scale=0.5)
+    assert expected.status == ("ok", "ok", "silent")
+    for got, want in zip(result.populations, expected.populations, strict=True):
+        np.testing.assert_array_equal(got.conductances, want.conductances)
+        np.testing.assert_array_equal(got.targets, want.targets)
+        assert got.seed == want.seed == unit_seed(7, got.unit_id)
+
+
+def test_batch_tasks_group_usable_units_and_results_do_not_depend_on_the_split():
+    from nwb_dicpop._tasks import MEMBERS_PER_TASK, PopulationSettings, batch_tasks, run_batch
+    from nwb_dicpop.testing import mock_dic_estimate
+
+    dics = mock_dic_estimate(list(range(7)), silent=[0, 3], rng=1)
+    settings = PopulationSettings(n_models=MEMBERS_PER_TASK // 2, seed=3, thresholds=False)  # 2 units per task
+    serial = batch_tasks(dics, settings)
+    assert [t.estimate.unit_ids for t in serial] == [(0, 1, 2, 3), (4, 5), (6,)]  # silent units ride along
+    assert [t.n_populations for t in serial] == [2, 2, 1]
+    spread = batch_tasks(dics, settings, distributed=True)  # at least 8 tasks wanted: one usable unit each
+    assert [t.estimate.unit_ids for t in spread] == [(0, 1), (2, 3), (4,), (5,), (6,)]
+    first = [o for task in serial for o in run_batch(task)]
+    second = [o for task in spread for o in run_batch(task)]
+    assert [o.status for o in first] == ["silent", "ok", "ok", "silent", "ok", "ok", "ok"]
+    for a, b in zip(first, second, strict=True):
+        assert (a.unit_id, a.status, a.reason) == (b.unit_id, b.status, b.reason)
+        if a.population is not None:
+            np.testing.assert_array_equal(a.population.conductances, b.population.conductances)
+    assert batch_tasks(mock_dic_estimate([0], silent=[0]), settings)[0].n_populations == 0
+    assert batch_tasks(mock_dic_estimate([]), settings) == []
+
+
+def test_batch_tasks_need_one_observed_train_per_unit():
+    from nwb_dicpop._tasks import BatchTask, PopulationSettings, SimulationWindow, batch_tasks
+    from nwb_dicpop.testing import mock_dic_estimate
+
+    dics = mock_dic_estimate([0, 1])
+    settings = PopulationSettings(n_models=3)
+    with pytest.raises(ValueError, match=r"one spike train per unit of the estimate \(2\); got 1"):
+        batch_tasks(dics, settings, observed=[np.arange(5.0)])
+    with pytest.raises(ValueError, match="`observed` spike trains are needed"):
+        BatchTask(dics, settings, validation=SimulationWindow(duration=1.0, transient=0.5))
+    with pytest.raises(ValueError, match="`uncertainty_scale` must be a number >= 0"):
+        PopulationSettings(n_models=3, uncertainty_scale=float("inf"))
+
+
+def test_run_batch_validates_reachable_units_and_reports_the_others():
+    from nwb_dicpop._tasks import (
+        PopulationSettings,
+        SimulationWindow,
+        batch_tasks,
+        run_batch,
+        target_estimate,
+    )
+
+    estimate = target_estimate("stg", ["far", "near"], [-15.0, 4.0], [5.0, 5.0])
+    settings = PopulationSettings(n_models=2, seed=0, compensating_set=("A", "H"), thresholds=False)
+    observed = [np.arange(0.05, 0.5, 0.05)] * 2
+    (task,) = batch_tasks(estimate, settings, observed=observed, validation=SimulationWindow(duration=1.0, transient=0.5))
+    far, near = run_batch(task)
+    assert (far.status, far.population, far.validation) == ("unreachable", None, None)
+    assert "cannot be reached with compensating set ('A', 'H')" in far.reason
+    assert near.status == "ok"
+    assert near.population.n_models == 2
+    assert near.validation is not None
+    assert len(near.validation.members) == 2

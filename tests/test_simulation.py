@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -13,8 +17,16 @@ import pytest
 
 import nwb_dicpop as ndp
 from nwb_dicpop import simulation
-from nwb_dicpop._fidelity import EXAMPLE_NEURONS, PROTOCOLS, compare_trains, random_members, reference_trains
+from nwb_dicpop.models import get_model
 from nwb_dicpop.models.dynamics import detect_spikes
+from nwb_dicpop.simulation import _targets
+from nwb_dicpop.simulation._noise import filtered_noise
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fidelity import EXAMPLE_NEURONS, compare_trains, random_members, reference_trains
+from hh_model import REFERENCE, make_hh
+
+ROOT = Path(__file__).parents[1]
 
 STG_SPIKING = np.array(EXAMPLE_NEURONS["stg_spiking"][1])
 STG_BURSTING = np.array(EXAMPLE_NEURONS["stg_bursting"][1])
@@ -54,10 +66,10 @@ def test_equations_are_generated_from_the_declaration():
 
 # ---------------------------------------------------------------------------------- simulation
 def test_simulate_population_result_and_input_forms(stg_population):
-    result = ndp.simulate_population(stg_population, duration=0.6, transient=0.2)
+    result = ndp.simulate_population(stg_population, duration=0.4, transient=0.2)
     assert isinstance(result, ndp.SimulationResult)
     assert result.n_members == 4
-    assert result.duration == pytest.approx(0.4)
+    assert result.duration == 0.4
     assert result.transient == pytest.approx(0.2)
     assert result.method == "rush_larsen2"
     assert result.dt == pytest.approx(5e-5)
@@ -73,14 +85,14 @@ def test_simulate_population_result_and_input_forms(stg_population):
     frame = stg_population.to_dataframe()
     plain = pd.DataFrame(stg_population.conductances, columns=list(stg_population.conductance_names))
     for table in (frame, plain, stg_population.conductances):
-        other = ndp.simulate_population(table, model="stg", duration=0.6, transient=0.2)
+        other = ndp.simulate_population(table, model="stg", duration=0.4, transient=0.2)
         for a, b in zip(result.spike_times, other.spike_times, strict=True):
             np.testing.assert_array_equal(a, b)
 
 
 def test_spike_times_follow_the_detection_rule_on_the_recorded_trace():
     result = ndp.simulate_population(
-        STG_BURSTING[None, :], model="stg", duration=0.5, transient=0.2, record_voltage=[0]
+        STG_BURSTING[None, :], model="stg", duration=0.3, transient=0.2, record_voltage=[0]
     )
     assert result.voltage.shape == (1, round(0.3 / result.dt))
     np.testing.assert_array_equal(result.voltage_members, [0])
@@ -92,11 +104,11 @@ def test_spike_times_follow_the_detection_rule_on_the_recorded_trace():
 
 
 def test_noise_is_reproducible_and_seeded_per_member(stg_population):
-    kwargs = {"duration": 0.5, "transient": 0.1, "noise_sigma": 3.0}
+    kwargs = {"duration": 0.4, "transient": 0.1, "noise_sigma": 3.0}
     a = ndp.simulate_population(stg_population, rng=7, **kwargs)
     b = ndp.simulate_population(stg_population, rng=7, **kwargs)
     c = ndp.simulate_population(stg_population, rng=8, **kwargs)
-    quiet = ndp.simulate_population(stg_population, duration=0.5, transient=0.1)
+    quiet = ndp.simulate_population(stg_population, duration=0.4, transient=0.1)
     assert a.noise_sigma == 3.0
     assert a.seed == 7
     for x, y in zip(a.spike_times, b.spike_times, strict=True):
@@ -106,8 +118,8 @@ def test_noise_is_reproducible_and_seeded_per_member(stg_population):
     # member k's noise depends on (seed, k) only
     seeds = simulation.member_seeds(7, 2, offset=2)
     assert seeds[0].spawn_key == (2,)
-    noise = simulation._filtered_noise(seeds, 2000, 1e-4, 3.0)
-    full = simulation._filtered_noise(simulation.member_seeds(7, 4), 2000, 1e-4, 3.0)
+    noise = filtered_noise(seeds, 2000, 1e-4, 3.0)
+    full = filtered_noise(simulation.member_seeds(7, 4), 2000, 1e-4, 3.0)
     np.testing.assert_array_equal(noise, full[:, 2:])
     # low-passed at 1 kHz: under 1 % of the power above 2 kHz (60 % for white noise)
     spectrum = np.abs(np.fft.rfft(full[:, 0])) ** 2
@@ -118,8 +130,8 @@ def test_noise_is_reproducible_and_seeded_per_member(stg_population):
 def test_fidelity_against_bdf_reference_small():
     """Fast version of the fidelity check: the two STG example neurons, 1 s recorded."""
     conductances = np.array([STG_SPIKING, STG_BURSTING])
-    simulated = ndp.simulate_population(conductances, model="stg", duration=1.5, transient=0.5)
-    reference = reference_trains("stg", conductances, duration=1.5, transient=0.5)
+    simulated = ndp.simulate_population(conductances, model="stg", duration=1.0, transient=0.5)
+    reference = reference_trains("stg", conductances, duration=1.0, transient=0.5)
     report = compare_trains(reference, list(simulated.spike_times), duration=1.0)
     assert list(report["reference_class"]) == ["spiking", "bursting"]
     assert report["same_class"].all()
@@ -129,16 +141,18 @@ def test_fidelity_against_bdf_reference_small():
 @pytest.mark.slow
 def test_fidelity_against_bdf_reference_examples_and_random_members():
     """science.md 15 examples + 100 random members (50 per model, spiking and bursting targets),
-    training-data protocols (STG 6 s, DA 12 s, 3 s transient): firing rate, spikes per burst and
-    burst frequency within 2 % of BDF at rtol 1e-6 (about an hour of BDF on two cores)."""
+    training-data protocols (``model.training``: STG 3 s, DA 9 s recorded after a 3 s transient):
+    firing rate, spikes per burst and burst frequency within 2 % of BDF at rtol 1e-6 (about an
+    hour of BDF on two cores)."""
     reports = []
     for model, seed in (("stg", 11), ("da", 12)):
-        duration, transient = PROTOCOLS[model]
+        training = get_model(model).training
+        duration, transient = training.duration, training.transient
         examples = [np.array(g) for m, g in EXAMPLE_NEURONS.values() if m == model]
         conductances = np.concatenate([examples, random_members(model, 50, seed=seed)])
         simulated = ndp.simulate_population(conductances, model=model, duration=duration, transient=transient)
         reference = reference_trains(model, conductances, duration=duration, transient=transient, n_workers=2)
-        report = compare_trains(reference, list(simulated.spike_times), duration=duration - transient)
+        report = compare_trains(reference, list(simulated.spike_times), duration=duration)
         assert (report["max_error"].iloc[:2] <= 0.02).all(), report.iloc[:2].to_string()
         reports.append(report)
     report = pd.concat(reports, ignore_index=True)
@@ -152,8 +166,9 @@ def test_fidelity_against_bdf_reference_examples_and_random_members():
     [
         ({"duration": 0.0}, "`duration` must be positive"),
         ({"duration": -1.0}, "`duration` must be positive"),
-        ({"duration": 1.0, "transient": 1.0}, "must be shorter than `duration`"),
         ({"duration": 1.0, "transient": -0.1}, "`transient` must be >= 0"),
+        ({"total_duration": 1.0}, "not both"),
+        ({"duration": None, "total_duration": 0.5, "transient": 0.5}, "must be longer than `transient`"),
         ({"dt": 1e-4}, "larger than this model and method allow"),
         ({"dt": 0.0}, "`dt` must be a positive"),
         ({"method": "rk5"}, "Unknown method 'rk5'"),
@@ -164,7 +179,7 @@ def test_fidelity_against_bdf_reference_examples_and_random_members():
     ],
 )
 def test_bad_arguments_raise_clear_errors(stg_population, kwargs, match):
-    arguments = {"duration": 1.0, "transient": 0.5} | kwargs
+    arguments = {"duration": 0.5, "transient": 0.5} | kwargs
     with pytest.raises(ValueError, match=match):
         ndp.simulate_population(stg_population, **arguments)
 
@@ -197,12 +212,12 @@ def test_bad_populations_raise_clear_errors(stg_population):
 
 
 def test_missing_compiler_falls_back_to_numpy_with_a_warning(monkeypatch, stg_population):
-    monkeypatch.setattr(simulation._targets, "_cython_available", lambda: False)
+    monkeypatch.setattr(_targets, "cython_available", lambda: False)
     with pytest.warns(simulation.CodeTargetWarning, match="numpy"):
-        result = ndp.simulate_population(stg_population.conductances[:1], model="stg", duration=0.002, transient=0.001)
+        result = ndp.simulate_population(stg_population.conductances[:1], model="stg", duration=0.001, transient=0.001)
     assert result.code_target == "numpy"
     with pytest.raises(ValueError, match="code_target='cython' was requested"):
-        ndp.simulate_population(stg_population, duration=0.002, transient=0.001, code_target="cython")
+        ndp.simulate_population(stg_population, duration=0.001, transient=0.001, code_target="cython")
 
 
 def test_numpy_target_matches_cython_on_a_short_run(stg_population):
@@ -228,7 +243,7 @@ def test_inputs_are_not_modified(stg_population):
 # ---------------------------------------------------------------------------------- batches
 def test_batches_resume_and_do_not_depend_on_chunking(tmp_path, stg_population):
     conductances = np.concatenate([stg_population.conductances, stg_population.conductances[:1]])
-    kwargs = {"model": "stg", "duration": 0.3, "transient": 0.1, "noise_sigma": 2.0, "seed": 3}
+    kwargs = {"model": "stg", "duration": 0.2, "transient": 0.1, "noise_sigma": 2.0, "seed": 3}
     calls = []
     first = ndp.simulate_batches(
         conductances, output_dir=tmp_path / "a", chunk_size=2, progress=lambda d, n: calls.append((d, n)), **kwargs
@@ -242,7 +257,7 @@ def test_batches_resume_and_do_not_depend_on_chunking(tmp_path, stg_population):
     assert result.seed == 3
     assert result.noise_sigma == 2.0
     other = ndp.read_batches(ndp.simulate_batches(conductances, output_dir=tmp_path / "b", chunk_size=4, **kwargs))
-    direct = ndp.simulate_population(conductances, model="stg", duration=0.3, transient=0.1, noise_sigma=2.0, rng=3)
+    direct = ndp.simulate_population(conductances, model="stg", duration=0.2, transient=0.1, noise_sigma=2.0, rng=3)
     for x, y, z in zip(result.spike_times, other.spike_times, direct.spike_times, strict=True):
         np.testing.assert_array_equal(x, y)
         np.testing.assert_array_equal(x, z)
@@ -264,7 +279,7 @@ def test_batches_resume_and_do_not_depend_on_chunking(tmp_path, stg_population):
 
 @pytest.mark.slow
 def test_batches_as_dask_tasks(tmp_path, stg_population):
-    kwargs = {"model": "stg", "duration": 0.2, "transient": 0.1, "chunk_size": 2}
+    kwargs = {"model": "stg", "duration": 0.1, "transient": 0.1, "chunk_size": 2}
     sequential = ndp.read_batches(ndp.simulate_batches(stg_population, output_dir=tmp_path / "s", **kwargs))
     tasks = ndp.read_batches(
         ndp.simulate_batches(stg_population, output_dir=tmp_path / "d", scheduler="local", **kwargs)
@@ -281,4 +296,175 @@ def test_batches_bad_input(tmp_path, stg_population):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="transient"):
-            ndp.simulate_batches(stg_population, model=None, output_dir=tmp_path, duration=1.0, transient=2.0)
+            ndp.simulate_batches(stg_population, model=None, output_dir=tmp_path, duration=1.0, transient=-1.0)
+        with pytest.raises(TypeError, match="`duration` is required"):
+            ndp.simulate_batches(stg_population, model=None, output_dir=tmp_path, transient=1.0)
+        with pytest.raises(ValueError, match="not both"):
+            ndp.simulate_batches(stg_population, model=None, output_dir=tmp_path, duration=1.0, total_duration=2.0,
+                                 transient=1.0)
+    assert not (tmp_path / "manifest.json").exists()
+
+
+# ---------------------------------------------------------------------------------- duration
+def _assert_within(result, duration):
+    for train in result.spike_times:
+        assert train.size == 0 or (train.min() >= 0.0 and train.max() <= duration), train
+
+
+def test_duration_is_the_recorded_window_after_the_transient():
+    """``duration`` is the recorded window: the transient (even a longer one) comes on top."""
+    result = ndp.simulate_population(STG_SPIKING[None, :], model="stg", duration=0.3, transient=0.4,
+                                     record_voltage=[0])
+    assert result.duration == 0.3
+    assert result.transient == 0.4
+    assert result.voltage.shape == (1, round(0.3 / result.dt))
+    assert result.spike_times[0].size >= 3
+    _assert_within(result, 0.3)
+    # the same 0.7 s run recorded from the start holds these spikes 0.4 s later
+    whole = ndp.simulate_population(STG_SPIKING[None, :], model="stg", duration=0.7, transient=0.0)
+    assert whole.duration == 0.7
+    _assert_within(whole, 0.7)
+    late = whole.spike_times[0][whole.spike_times[0] >= 0.4 - 1e-9] - 0.4
+    np.testing.assert_allclose(result.spike_times[0], late, atol=1e-9)
+
+
+def test_default_window_is_two_seconds_after_two_seconds():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = ndp.simulate_population(STG_SPIKING[None, :], model="stg")
+    assert (result.duration, result.transient) == (2.0, 2.0)
+    _assert_within(result, 2.0)
+
+
+def test_deprecated_total_duration_gives_the_same_spikes(stg_population):
+    kwargs = {"transient": 0.3, "noise_sigma": 2.0, "rng": 5}
+    new = ndp.simulate_population(stg_population, duration=0.2, **kwargs)
+    with pytest.warns(FutureWarning, match=r"Pass duration=0\.2 \(total_duration - transient\)"):
+        old = ndp.simulate_population(stg_population, total_duration=0.5, **kwargs)
+    assert new.duration == 0.2
+    assert old.duration == pytest.approx(0.2, abs=1e-12)
+    assert old.transient == new.transient == 0.3
+    for x, y in zip(new.spike_times, old.spike_times, strict=True):
+        np.testing.assert_array_equal(x, y)
+    _assert_within(new, 0.2)
+
+
+def test_batches_duration_is_the_recorded_window(tmp_path, stg_population):
+    kwargs = {"model": None, "chunk_size": 3, "transient": 0.3}
+    folder = ndp.simulate_batches(stg_population, output_dir=tmp_path / "new", duration=0.2, **kwargs)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (manifest["version"], manifest["duration"], manifest["transient"]) == (2, 0.2, 0.3)
+    result = ndp.read_batches(folder)
+    assert result.duration == 0.2
+    _assert_within(result, 0.2)
+    direct = ndp.simulate_population(stg_population, duration=0.2, transient=0.3)
+    with pytest.warns(FutureWarning, match="total_duration"):
+        old = ndp.read_batches(ndp.simulate_batches(stg_population, output_dir=tmp_path / "old", total_duration=0.5,
+                                                    **kwargs))
+    assert old.duration == pytest.approx(0.2, abs=1e-12)
+    for x, y, z in zip(result.spike_times, direct.spike_times, old.spike_times, strict=True):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, z)
+    # the same run with duration=0.2 resumes the folder made with total_duration=0.5
+    ndp.simulate_batches(stg_population, output_dir=tmp_path / "old", duration=0.2, **kwargs)
+
+
+def test_batches_version_1_folders_are_read_and_resumed(tmp_path, stg_population):
+    """Version-1 manifests stored the total simulated time (and a noise grid without noise)."""
+    kwargs = {"model": None, "chunk_size": 2, "transient": 0.1}
+    folder = ndp.simulate_batches(stg_population, output_dir=tmp_path, duration=0.2, **kwargs)
+    expected = ndp.read_batches(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.update(version=1, duration=0.1 + 0.2, noise_dt=1e-4)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    old = ndp.read_batches(folder)
+    assert old.duration == pytest.approx(0.2)
+    (folder / "chunk_000001.parquet").unlink()
+    ndp.simulate_batches(stg_population, output_dir=folder, duration=0.2, **kwargs)  # resumes, no "different run"
+    for x, y in zip(expected.spike_times, ndp.read_batches(folder).spike_times, strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match=r"different run \(differs in \['duration'\]\)"):
+        ndp.simulate_batches(stg_population, output_dir=folder, duration=0.3, **kwargs)
+
+
+def test_validate_population_simulates_the_recorded_window():
+    truth = ndp.generate_population("stg", 4.0, 5.0, n_models=2, rng=1, thresholds=False)
+    observed = ndp.simulate_population(truth.conductances[:1], model="stg", duration=0.5, transient=0.4)
+    assert observed.spike_times[0].size >= 3
+    result = ndp.validate_population(observed.spike_times[0], truth, duration=0.5, transient=0.4)
+    assert result.simulation.duration == 0.5
+    assert result.simulation.transient == 0.4
+    _assert_within(result.simulation, 0.5)
+    np.testing.assert_array_equal(result.simulation.spike_times[0], observed.spike_times[0])
+    assert bool(result.members.loc[0, "valid"])
+
+
+# ---------------------------------------------------------------------------------- model settings
+def test_any_declared_model_simulates_with_its_own_settings():
+    """A model declared outside the package (tests/hh_model.py) gets its SimulationSettings."""
+    hh = make_hh(tuple(ndp.compute_dics(make_hh((0, 0, 0)), REFERENCE, -51.0)))
+    conductances = np.array([REFERENCE, REFERENCE])
+    kwargs = {"model": hh, "duration": 0.1, "transient": 0.05, "record_voltage": [0]}
+    result = ndp.simulate_population(conductances, noise_sigma=1.0, rng=0, **kwargs)
+    quiet = ndp.simulate_population(conductances, **kwargs)
+    assert result.model_name == "hh-m"
+    assert (result.method, result.dt) == (hh.simulation.method, hh.simulation.dt)
+    assert result.duration == 0.1
+    assert result.voltage.shape == quiet.voltage.shape == (1, round(0.1 / hh.simulation.dt))
+    assert not np.allclose(result.voltage, quiet.voltage)  # noise on the model's own grid
+    _assert_within(result, 0.1)
+    assert simulation.max_dt(hh, "rk4") < simulation.MAX_DT
+
+
+def test_default_integration_comes_from_the_declaration():
+    for name in ("stg", "da"):
+        spec = get_model(name)
+        conductances = np.array([EXAMPLE_NEURONS[f"{name}_spiking"][1]])
+        result = ndp.simulate_population(conductances, model=name, duration=0.001, transient=0.0)
+        assert (result.method, result.dt) == (spec.simulation.method, spec.simulation.dt)
+
+
+# ---------------------------------------------------------------------------------- structure
+def _imported_private_names(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nwb_dicpop"):
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    return found
+
+
+def test_simulation_modules_import_no_private_names():
+    """The simulation side imports no underscore-prefixed name of another module, and nothing in
+    the package imports one from the simulation package."""
+    package = ROOT / "nwb_dicpop"
+    own = [*sorted((package / "simulation").glob("*.py")), package / "batches.py", package / "demo.py",
+           package / "inference" / "data.py", package / "inference" / "card.py"]
+    assert {p.name for p in own} >= {"_engine.py", "_functions.py", "_noise.py", "_targets.py"}
+    offending = {str(p.relative_to(ROOT)): _imported_private_names(p) for p in own}
+    assert not any(offending.values()), offending
+    for path in package.rglob("*.py"):
+        assert not [n for n in _imported_private_names(path) if n.startswith("nwb_dicpop.simulation")], path
+    assert not hasattr(simulation, "simulate_batches")  # no re-export of the batch runner (import cycle)
+    assert not (package / "_fidelity.py").exists()
+
+
+def test_brian2_does_not_take_over_the_excepthook(tmp_path):
+    """Brian2's excepthook blamed Brian2 for any later uncaught exception; ours stay ours."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "import nwb_dicpop as ndp\n"
+        "hook = sys.excepthook\n"
+        f"ndp.simulate_population(np.array([{list(STG_SPIKING)}]), model='stg', duration=0.001, transient=0.0,"
+        " code_target='numpy')\n"
+        "assert 'brian2' in sys.modules\n"
+        "assert sys.excepthook is hook, sys.excepthook\n"
+        "raise RuntimeError('an error of the calling code')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 1
+    assert "RuntimeError: an error of the calling code" in result.stderr
+    assert "Brian 2 encountered an unexpected error" not in result.stderr
+    assert "AssertionError" not in result.stderr

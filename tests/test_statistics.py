@@ -132,8 +132,8 @@ def test_to_neo_roundtrip():
         ([np.array([0.1, np.nan, 0.3])], "NaN"),
         ([np.array([-0.1, 0.2, 0.3])], "negative"),
         ([np.zeros((2, 3))], "1-D"),
-        ("spikes.csv", "sequence of spike-time arrays"),
-        (42, "sequence of spike-time arrays"),
+        ("spikes.csv", "`spiketrains` must be spike trains.*got str.*read_spike_trains"),
+        (42, "`spiketrains` must be spike trains.*got int"),
     ],
 )
 def test_bad_trains_raise_clear_errors(trains, match):

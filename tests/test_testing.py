@@ -82,8 +82,10 @@ def test_mock_nwbfile_explicit_ids_intervals_and_names():
     assert nwbfile.epochs is None
     with pytest.raises(ValueError, match="obs_intervals"):
         mock_nwbfile_with_units([np.array([0.1])], obs_intervals=[])
-    with pytest.raises(TypeError, match="spikes"):
-        mock_nwbfile_with_units(np.array([0.1, 0.2]))
+    one = mock_nwbfile_with_units(np.array([0.1, 0.2]), epochs={})  # one array is one unit
+    np.testing.assert_array_equal(one.units.get_unit_spike_times(0), [0.1, 0.2])
+    with pytest.raises(TypeError, match="`spikes` must be spike trains"):
+        mock_nwbfile_with_units("spikes.csv")
 
 
 def test_write_mock_nwb_roundtrip(tmp_path):

@@ -103,8 +103,8 @@ def test_van_rossum_ratio_uses_elephant_distance():
 
 def test_validate_population_simulates_a_population():
     truth = ndp.generate_population("stg", 4.0, 5.0, n_models=3, rng=1, thresholds=False)
-    observed = ndp.simulate_population(truth.conductances[:1], model="stg", duration=1.5, transient=0.5)
-    result = ndp.validate_population(observed.spike_times[0], truth, duration=1.5, transient=0.5)
+    observed = ndp.simulate_population(truth.conductances[:1], model="stg", duration=1.0, transient=0.5)
+    result = ndp.validate_population(observed.spike_times[0], truth, duration=1.0, transient=0.5)
     assert result.observed_class == "spiking"
     assert result.n_members == 3
     assert bool(result.members.loc[0, "valid"])  # the member that produced the train

@@ -2,7 +2,9 @@
 
 ``docs/model_card.md`` is the output of :func:`render_model_card` (``nwb-dicpop model-card -o
 docs/model_card.md``); a test keeps the two in sync, so every figure in the document is the one
-stored beside the weights by the commands that trained and evaluated them.
+stored beside the weights by the commands that trained and evaluated them.  The accuracy
+targets and the original study's figures shown beside them come from each model's declaration
+(``model.evaluation.accuracy_targets`` and ``.reference_metrics``).
 """
 
 from __future__ import annotations
@@ -11,21 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ISSUE_TARGETS", "render_model_card"]
+from nwb_dicpop.models import EvaluationSettings, available_models, get_model
 
-ISSUE_TARGETS: dict[str, dict[str, float]] = {
-    "stg": {"mae_g_s": 2.0, "mae_g_u": 1.2, "class_accuracy": 0.998},
-    "da": {"mae_g_s": 2.0, "mae_g_u": 0.9, "class_accuracy": 0.998},
-}
-"""Accuracy targets of the project (issue 4) on a test set of another seed."""
-
-ORIGINAL_STUDY: dict[str, dict[str, float]] = {
-    "stg": {"mae_g_s": 2.846, "mae_g_u": 1.751, "class_accuracy": 0.9984, "mae_g_s_spiking": 4.654,
-            "mae_g_u_spiking": 2.296, "mae_g_s_bursting": 0.807, "mae_g_u_bursting": 1.137},
-    "da": {"mae_g_s": 2.410, "mae_g_u": 1.099, "class_accuracy": 0.9979, "mae_g_s_spiking": 2.616,
-           "mae_g_u_spiking": 1.177, "mae_g_s_bursting": 1.271, "mae_g_u_bursting": 0.672},
-}
-"""Test metrics of the original study's networks (science.md 10; about 1.2 million trains each)."""
+__all__ = ["render_model_card"]
 
 _CLEAN_ROWS = (
     ("n_trains", "trains evaluated (non-silent)", "{:,}"),
@@ -51,10 +41,18 @@ def _fmt(template: str, value: Any) -> str:
         return str(value)
 
 
+def _evaluation_settings(model: str) -> EvaluationSettings:
+    """The evaluation settings of a registered model; none for a card of an unregistered one."""
+    if model in available_models():
+        return get_model(model).evaluation
+    return EvaluationSettings()
+
+
 def _metrics_table(report: dict[str, Any], model: str) -> list[str]:
     clean = report.get("clean", report)
-    targets = ISSUE_TARGETS.get(model, {})
-    original = ORIGINAL_STUDY.get(model, {})
+    evaluation = _evaluation_settings(model)
+    targets = evaluation.accuracy_targets
+    original = evaluation.reference_metrics
     lines = ["| metric | value | target (issue 4) | original study |", "|---|---|---|---|"]
     for key, label, template in _CLEAN_ROWS:
         if key not in clean:
@@ -124,6 +122,14 @@ def _commands(card: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _simulated_seconds(manifest: dict[str, Any]) -> float:
+    """Total simulated time of a training-data manifest: version 1 stored it as ``duration``;
+    later versions store the recorded window there, after the transient."""
+    if manifest.get("format_version", 1) == 1:
+        return float(manifest["duration"])
+    return float(manifest["transient"]) + float(manifest["duration"])
+
+
 def _section(card: dict[str, Any], weights_dir: Path) -> list[str]:
     model = card["model"]
     data = card.get("data", {})
@@ -161,7 +167,7 @@ def _section(card: dict[str, Any], weights_dir: Path) -> list[str]:
                 chunks = f", first {data['n_chunks']} chunks" if data.get("n_chunks") else ""
                 out.append(
                     f"- `{path}`: {manifest['n_targets']:,} targets x {manifest['n_per_target']} members, seed "
-                    f"{manifest['seed']}, {manifest['duration']:g} s simulated with {manifest['transient']:g} s "
+                    f"{manifest['seed']}, {_simulated_seconds(manifest):g} s simulated with {manifest['transient']:g} s "
                     f"transient, noise sigma {manifest['noise_sigma']:g} uA/cm^2{chunks}"
                 )
         out.append("")
@@ -227,9 +233,9 @@ def _end_to_end_lines(e2e: dict[str, Any]) -> list[str]:
 
 def render_model_card(weights_dir: str | Path | None = None) -> str:
     """Markdown model card of every network in ``weights_dir`` (default: the shipped ones)."""
-    from nwb_dicpop.inference.predict import _weights_dir
+    from nwb_dicpop.inference.predict import weights_dir as shipped_weights_dir
 
-    folder = Path(weights_dir) if weights_dir is not None else _weights_dir()
+    folder = Path(weights_dir) if weights_dir is not None else shipped_weights_dir()
     cards = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     lines = [
         "# Model card: the shipped DIC networks",

@@ -1,24 +1,28 @@
 """Training data for the DIC network: targets -> populations -> Brian2 simulations -> dataset.
 
-Reproduces the protocol of the original study (science.md 7):
+Reproduces the protocol of the original study (science.md 7), as declared by the model's
+``training`` protocol (:class:`~nwb_dicpop.models.TrainingProtocol`):
 
-1. ``n_targets`` DIC targets ``(g_s, g_u)`` spread over the model's box (Latin hypercube,
-   seeded): STG ``g_s`` in [-20, 20], ``g_u`` in [0, 20]; DA ``g_s`` in [-10, 15],
+1. ``n_targets`` DIC targets ``(g_s, g_u)`` spread over the protocol's ``target_box`` (Latin
+   hypercube, seeded): STG ``g_s`` in [-20, 20], ``g_u`` in [0, 20]; DA ``g_s`` in [-10, 15],
    ``g_u`` in [0, 20];
 2. for each target, a neuromodulated population of ``n_per_target`` members
-   (:func:`~nwb_dicpop.compensation.generate_populations`); targets that the published
-   compensating pair cannot reach are retried with ``compensating_set="auto"`` and, if still
-   unreachable, skipped and listed in ``skipped_targets.json``;
-3. every member simulated with Brian2 by :func:`~nwb_dicpop.batches.simulate_batches` (STG
-   6 s with a 3 s transient, DA 12 s with a 3 s transient; optional current noise), in chunks
-   of ``chunk_size`` members run in parallel (local processes or a Dask cluster) and written
-   to disk as they finish, so an interrupted run resumes where it stopped;
+   (:func:`~nwb_dicpop.compensation.generate_populations`); targets that the model's
+   compensation rule cannot reach are retried with the protocol's
+   ``fallback_compensating_set`` (``"auto"`` for STG and DA) and, if still unreachable,
+   skipped and listed in ``skipped_targets.json``;
+3. every member simulated with Brian2 by :func:`~nwb_dicpop.batches.simulate_batches` over
+   the protocol's recorded window after its transient (STG 3 s, DA 9 s, both after a 3 s
+   transient; optional current noise), in chunks of ``chunk_size`` members run in parallel
+   (local processes or a Dask cluster) and written to disk as they finish, so an interrupted
+   run resumes where it stopped;
 4. the spike times and labels (target, the member's actual DICs, conductances, firing class,
    train summaries) assembled into ``dataset.npz``.
 
 Layout of ``output_dir``::
 
-    manifest.json           settings (checked on resume)
+    manifest.json           settings (checked on resume); format version 2 stores the
+                            recorded ``duration``, version 1 the total (transient included)
     populations.npz         conductances and DICs of every member, targets, compensating sets
     skipped_targets.json    unreachable targets, with the reason
     simulation/             the simulate_batches folder (one Parquet file per chunk)
@@ -43,10 +47,9 @@ import numpy as np
 
 from nwb_dicpop._files import write_bytes_atomic
 from nwb_dicpop._validation import check_choice, check_positive
+from nwb_dicpop.models import NeuronModel, TrainingProtocol, get_model
 
 __all__ = [
-    "DEFAULT_PROTOCOL",
-    "TARGET_BOXES",
     "TrainingSet",
     "load_training_data",
     "make_training_data",
@@ -55,20 +58,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TARGET_BOXES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
-    "stg": ((-20.0, 20.0), (0.0, 20.0)),
-    "da": ((-10.0, 15.0), (0.0, 20.0)),
-}
-"""``((g_s_min, g_s_max), (g_u_min, g_u_max))`` of the training targets per model (science.md 7)."""
-
-DEFAULT_PROTOCOL: dict[str, dict[str, float]] = {
-    "stg": {"duration": 6.0, "transient": 3.0},
-    "da": {"duration": 12.0, "transient": 3.0},
-}
-"""Total simulated time and discarded transient (seconds) per model (science.md 3): the
-recorded windows are 3 s (STG) and 9 s (DA)."""
-
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version of ``manifest.json``: 2 stores the recorded ``duration``; 1 stored the total
+simulated time, transient included (still read and resumed)."""
 _POPULATION_BLOCK = 256  # targets per vectorised generate_populations call (fixed: part of the seed path)
 
 
@@ -94,6 +86,9 @@ class TrainingSet:
     model_name : str
     duration : float
         Recorded duration of every train (seconds).
+    g_f : ndarray of float, shape (n_trains,), or None
+        Fast DIC of each train's neuron at ``V_th`` where the dataset stores it (generated
+        datasets do; the committed compact test sets do not).
     """
 
     spike_times: np.ndarray
@@ -104,6 +99,7 @@ class TrainingSet:
     noise_sigma: np.ndarray
     model_name: str
     duration: float
+    g_f: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.offsets.size - 1)
@@ -135,6 +131,7 @@ class TrainingSet:
             noise_sigma=self.noise_sigma[idx],
             model_name=self.model_name,
             duration=self.duration,
+            g_f=None if self.g_f is None else self.g_f[idx],
         )
 
     @classmethod
@@ -147,6 +144,7 @@ class TrainingSet:
         duration: float,
         groups: np.ndarray | None = None,
         noise_sigma: np.ndarray | float = 0.0,
+        g_f: np.ndarray | None = None,
     ) -> TrainingSet:
         """Build a set from a list of spike-time arrays (seconds); labels by the CV rule."""
         from nwb_dicpop.inference.features import firing_class_labels
@@ -163,6 +161,7 @@ class TrainingSet:
             noise_sigma=np.broadcast_to(np.asarray(noise_sigma, dtype=np.float64), (n,)).copy(),
             model_name=model_name,
             duration=float(duration),
+            g_f=None if g_f is None else np.asarray(g_f, dtype=np.float64).reshape(n),
         )
 
     def save(self, path: str | Path, *, compact: bool = False, **extra: np.ndarray) -> Path:
@@ -181,12 +180,13 @@ class TrainingSet:
             "noise_sigma": self.noise_sigma.astype(dtype),
             "model_name": np.array(self.model_name),
             "duration": np.array(self.duration),
+            **({} if self.g_f is None or "dics" in extra else {"g_f": self.g_f.astype(dtype)}),
             **extra,
         }
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         path = Path(path)
-        _atomic_write_bytes(path, buffer.getvalue())
+        write_bytes_atomic(path, buffer.getvalue())
         return path
 
 
@@ -249,6 +249,7 @@ def load_training_data(
                     noise_sigma=data["noise_sigma"].astype(np.float64),
                     model_name=str(data["model_name"]),
                     duration=float(data["duration"]),
+                    g_f=_stored_g_f(data),
                 )
             )
     models = {s.model_name for s in sets}
@@ -274,7 +275,18 @@ def load_training_data(
         noise_sigma=np.concatenate([s.noise_sigma for s in sets]),
         model_name=sets[0].model_name,
         duration=max(s.duration for s in sets),
+        g_f=None if any(s.g_f is None for s in sets) else np.concatenate([s.g_f for s in sets]),
     )
+
+
+def _stored_g_f(data: Any) -> np.ndarray | None:
+    """``g_f`` of every train of an open ``dataset.npz``: its ``g_f`` column, or the first
+    column of the members' ``dics`` (g_f, g_s, g_u); None when neither is stored."""
+    if "g_f" in data.files:
+        return data["g_f"].astype(np.float64)
+    if "dics" in data.files:
+        return data["dics"][:, 0].astype(np.float64)
+    return None
 
 
 def _member_index(population_conductances: np.ndarray, simulated: np.ndarray) -> np.ndarray:
@@ -291,7 +303,7 @@ def _partial_set(folder: Path, n_chunks: int | None = None) -> TrainingSet:
     """The trains of the finished simulation chunks (or of the first ``n_chunks``)."""
     from nwb_dicpop.batches import read_batches
 
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = _read_manifest(folder)
     chunk_size = int(manifest["chunk_size"])
     with np.load(folder / "populations.npz", allow_pickle=False) as data:
         conductances, dics, target_index = data["conductances"], data["dics"], data["target_index"]
@@ -316,20 +328,36 @@ def _partial_set(folder: Path, n_chunks: int | None = None) -> TrainingSet:
     logger.info("partial dataset %s: %d trains", folder, index.size)
     return TrainingSet.from_trains(
         trains, dics[index, 1:], model_name=manifest["model"],
-        duration=float(manifest["duration"]) - float(manifest["transient"]), groups=target_index[index],
-        noise_sigma=float(manifest["noise_sigma"]),
+        duration=float(manifest["duration"]), groups=target_index[index],
+        noise_sigma=float(manifest["noise_sigma"]), g_f=dics[index, 0],
     )
 
 
 # --------------------------------------------------------------------------- targets
+def _training_protocol(model: str | NeuronModel) -> tuple[NeuronModel, TrainingProtocol]:
+    """The model's declaration and its training protocol; a clear error when it has none."""
+    spec = get_model(model)
+    if spec.training is None:
+        msg = (
+            f"Model {spec.name!r} declares no training protocol (its `training` is None), so no "
+            "training data can be generated for it. Declare one in the model: NeuronModel(..., "
+            "training=TrainingProtocol(g_s_range=(low, high), g_u_range=(low, high), duration=<recorded s>, "
+            "transient=<discarded s>))."
+        )
+        raise ValueError(msg)
+    return spec, spec.training
+
+
 def sample_targets(
-    model: str, n_targets: int, *, method: str = "lhs", rng: int | np.random.Generator | None = None
+    model: str | NeuronModel, n_targets: int, *, method: str = "lhs", rng: int | np.random.Generator | None = None
 ) -> np.ndarray:
-    """DIC targets spread over the model's training box (:data:`TARGET_BOXES`).
+    """DIC targets spread over the box of the model's training protocol.
 
     Parameters
     ----------
-    model : {"stg", "da"}
+    model : str or NeuronModel
+        A registered model name or declaration; its ``training.target_box`` gives the
+        ``(g_s, g_u)`` ranges.
     n_targets : int
     method : {"lhs", "uniform"}
         Latin hypercube (one target per row and column stratum, as in the thesis) or
@@ -340,14 +368,20 @@ def sample_targets(
     -------
     ndarray of float, shape (n_targets, 2)
         ``(g_s, g_u)`` per target.
+
+    Raises
+    ------
+    ValueError
+        An unknown model, a model without a training protocol, a bad ``n_targets`` or
+        ``method``.
     """
     from nwb_dicpop._validation import normalize_rng
 
-    check_choice("model", model, tuple(TARGET_BOXES))
+    _, training = _training_protocol(model)
     check_positive("n_targets", n_targets, integer=True)
     check_choice("method", method, ("lhs", "uniform"))
     generator = normalize_rng(rng)
-    box = np.array(TARGET_BOXES[model])
+    box = np.array(training.target_box, dtype=np.float64)
     if method == "uniform":
         unit = generator.random((n_targets, 2))
     else:
@@ -358,20 +392,36 @@ def sample_targets(
 
 
 # --------------------------------------------------------------------------- generation
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    write_bytes_atomic(path, data)
-
-
 def _write_json(path: Path, value: Any) -> None:
-    _atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _normalised_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A ``manifest.json`` in the current format: version 1 stored the total simulated time
+    (transient included) as ``duration``; it becomes the recorded window."""
+    if manifest.get("format_version", 1) == 1 and "duration" in manifest and "transient" in manifest:
+        return {**manifest, "format_version": FORMAT_VERSION,
+                "duration": float(manifest["duration"]) - float(manifest["transient"])}
+    return manifest
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    """The generation settings of ``folder``, normalised to the current format."""
+    return _normalised_manifest(json.loads((folder / "manifest.json").read_text()))
+
+
+def _same_setting(key: str, old: Any, new: Any) -> bool:
+    if key == "duration" and isinstance(old, (int, float)) and isinstance(new, (int, float)):
+        return bool(np.isclose(old, new, rtol=1e-12, atol=1e-15))  # version 1: total - transient
+    return old == new
 
 
 def _check_manifest(output_dir: Path, manifest: dict[str, Any]) -> None:
     path = output_dir / "manifest.json"
     if path.is_file():
-        old = json.loads(path.read_text())
+        old = _normalised_manifest(json.loads(path.read_text()))
         keys = [k for k in manifest if k not in ("created",)]
-        differ = [k for k in keys if old.get(k) != manifest[k]]
+        differ = [k for k in keys if not _same_setting(k, old.get(k), manifest[k])]
         if differ:
             changes = ", ".join(f"{k}: {old.get(k)!r} -> {manifest[k]!r}" for k in differ)
             msg = (
@@ -384,11 +434,14 @@ def _check_manifest(output_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 def _generate_block(
-    model: str, targets: np.ndarray, n_per_target: int, seed: int, block: int
+    model: str | NeuronModel, targets: np.ndarray, n_per_target: int, seed: int, block: int
 ) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Populations of one block of targets; unreachable ones retried with "auto", then skipped."""
+    """Populations of one block of targets; targets the model's rule cannot reach are retried
+    with the training protocol's ``fallback_compensating_set``, then skipped."""
     from nwb_dicpop.compensation import UnreachableTargetError, generate_population, generate_populations
 
+    _, training = _training_protocol(model)
+    choices = ("rule",) if training.fallback_compensating_set is None else ("rule", training.fallback_compensating_set)
     try:
         pops = generate_populations(
             model, targets[:, 0], targets[:, 1], n_models=n_per_target, thresholds=False,
@@ -402,7 +455,7 @@ def _generate_block(
     for i, (g_s, g_u) in enumerate(targets):
         rng = np.random.default_rng([seed, block, i])
         population = None
-        for choice in ("rule", "auto"):
+        for choice in choices:
             try:
                 population = generate_population(
                     model, float(g_s), float(g_u), n_models=n_per_target, compensating_set=choice,
@@ -418,7 +471,7 @@ def _generate_block(
 
 
 def _make_populations(
-    output_dir: Path, model: str, targets: np.ndarray, n_per_target: int, seed: int,
+    output_dir: Path, model: str | NeuronModel, targets: np.ndarray, n_per_target: int, seed: int,
     progress: Callable[[str, int, int], None] | None,
 ) -> dict[str, np.ndarray]:
     path = output_dir / "populations.npz"
@@ -455,12 +508,12 @@ def _make_populations(
     _write_json(output_dir / "skipped_targets.json", skipped)
     buffer = io.BytesIO()
     np.savez(buffer, **result)
-    _atomic_write_bytes(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())
     return result
 
 
 def make_training_data(
-    model: str,
+    model: str | NeuronModel,
     output_dir: str | Path = "data",
     *,
     n_targets: int,
@@ -480,7 +533,10 @@ def make_training_data(
 
     Parameters
     ----------
-    model : {"stg", "da"}
+    model : str or NeuronModel
+        A registered model name or declaration with a ``training`` protocol
+        (:class:`~nwb_dicpop.models.TrainingProtocol`), which gives the target box, the
+        recorded window and transient, and the fallback compensating set.
     output_dir : str or Path
         Directory for the dataset (created; default ``./data``, which git ignores).  Calling
         again with the same settings resumes an interrupted run; other settings raise.
@@ -493,9 +549,12 @@ def make_training_data(
     noise_sigma : float
         Standard deviation of the injected current noise (uA/cm^2); 0 for deterministic
         trains, 3 or 5 for the robust variants of the original study.
-    duration, transient : float, optional
-        Total simulated time (transient included) and discarded transient in seconds;
-        default :data:`DEFAULT_PROTOCOL` (STG 6 and 3 s, DA 12 and 3 s).
+    duration : float, optional
+        Recorded window of every train in seconds, after the transient; default the model's
+        ``training.duration`` (STG 3 s, DA 9 s).
+    transient : float, optional
+        Seconds simulated and discarded before the recorded window; default the model's
+        ``training.transient`` (3 s).
     dt : float, optional
         Integration step (seconds); the simulator's default if None.
     chunk_size : int
@@ -514,8 +573,14 @@ def make_training_data(
     -------
     Path
         The ``dataset.npz`` file.
+
+    Raises
+    ------
+    ValueError
+        An unknown model, a model without a training protocol, bad settings, or an
+        ``output_dir`` holding a dataset made with other settings.
     """
-    check_choice("model", model, tuple(TARGET_BOXES))
+    spec, training = _training_protocol(model)
     check_positive("n_targets", n_targets, integer=True)
     check_positive("n_per_target", n_per_target, integer=True)
     check_positive("chunk_size", chunk_size, integer=True)
@@ -523,18 +588,21 @@ def make_training_data(
     if not (np.isfinite(noise_sigma) and noise_sigma >= 0):
         msg = f"`noise_sigma` must be >= 0 uA/cm^2; got {noise_sigma!r}."
         raise ValueError(msg)
-    protocol = DEFAULT_PROTOCOL[model]
-    duration = protocol["duration"] if duration is None else duration
-    transient = protocol["transient"] if transient is None else transient
+    duration = training.duration if duration is None else duration
+    transient = training.transient if transient is None else transient
     check_positive("duration", duration, unit="s")
-    if not 0 <= transient < duration:
-        msg = f"`transient` must be in [0, duration={duration}) seconds; got {transient!r}."
+    if isinstance(transient, bool) or not isinstance(transient, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(transient) or transient < 0:
+        msg = (
+            f"`transient` must be >= 0 seconds (simulated and discarded before the recorded window); got "
+            f"{transient!r}. Pass e.g. transient={training.transient}."
+        )
         raise ValueError(msg)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
         "format_version": FORMAT_VERSION,
-        "model": model,
+        "model": spec.name,
         "n_targets": int(n_targets),
         "n_per_target": int(n_per_target),
         "seed": int(seed),
@@ -549,22 +617,22 @@ def make_training_data(
     dataset_path = output_dir / "dataset.npz"
     if dataset_path.is_file():
         return dataset_path
-    targets = sample_targets(model, n_targets, method=target_sampling, rng=np.random.default_rng([seed, 1]))
-    populations = _make_populations(output_dir, model, targets, n_per_target, seed, progress)
+    targets = sample_targets(spec, n_targets, method=target_sampling, rng=np.random.default_rng([seed, 1]))
+    populations = _make_populations(output_dir, spec, targets, n_per_target, seed, progress)
     start_time = time.perf_counter()
     trains = _simulate(
-        output_dir / "simulation", model, populations["conductances"], chunk_size=chunk_size, duration=duration,
+        output_dir / "simulation", spec, populations["conductances"], chunk_size=chunk_size, duration=duration,
         transient=transient, dt=dt, noise_sigma=noise_sigma, seed=seed, n_processes=n_processes,
         scheduler=scheduler, progress=progress,
     )
     logger.info("simulation finished in %.1f s", time.perf_counter() - start_time)
     dataset = TrainingSet.from_trains(
-        trains, populations["dics"][:, 1:], model_name=model, duration=duration - transient,
-        groups=populations["target_index"], noise_sigma=noise_sigma,
+        trains, populations["dics"][:, 1:], model_name=spec.name, duration=duration,
+        groups=populations["target_index"], noise_sigma=noise_sigma, g_f=populations["dics"][:, 0],
     )
     from nwb_dicpop.statistics import compute_spike_statistics
 
-    stats = compute_spike_statistics(trains, t_start=0.0, t_stop=duration - transient)
+    stats = compute_spike_statistics(trains, t_start=0.0, t_stop=duration)
     columns = {f"stat_{name}": stats[name].to_numpy(dtype=np.float64) for name in stats.columns if name != "firing_class"}
     return dataset.save(
         dataset_path,
@@ -584,7 +652,7 @@ def _population_of_member(populations: dict[str, np.ndarray]) -> np.ndarray:
 
 def _simulate(
     folder: Path,
-    model: str,
+    model: NeuronModel,
     conductances: np.ndarray,
     *,
     chunk_size: int,
@@ -597,7 +665,8 @@ def _simulate(
     scheduler: Any,
     progress: Callable[[str, int, int], None] | None,
 ) -> list[np.ndarray]:
-    """Simulate every member with :func:`~nwb_dicpop.batches.simulate_batches` (resumable)."""
+    """Simulate every member with :func:`~nwb_dicpop.batches.simulate_batches` (resumable);
+    ``duration`` is the recorded window after ``transient``."""
     from nwb_dicpop.batches import read_batches, simulate_batches
 
     def report(done: int, total: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nwb_dicpop._files import write_bytes_atomic
 from nwb_dicpop._validation import normalize_rng
 from nwb_dicpop.inference.data import TrainingSet, load_training_data
 from nwb_dicpop.inference.features import MIN_SPIKES, perturb_spike_trains
@@ -176,7 +177,7 @@ def evaluate_end_to_end(
                          t_start=[min(0.0, float(t[0])) for t in trains],
                          t_stop=[max(data.duration, float(t[-1])) for t in trains])
     labels = data.labels[chosen]
-    common = {"n_models": n_models, "duration": transient + data.duration, "transient": transient}
+    common = {"n_models": n_models, "duration": data.duration, "transient": transient}
     report: dict[str, Any] = {"n_trains": int(chosen.size), "n_models": int(n_models)}
     for variant in targets:
         if variant == "true":
@@ -203,15 +204,19 @@ def _true_target_validity(
     spikes: Any, true_dics: np.ndarray, model: str, *, n_models: int, duration: float, transient: float, seed: int
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Valid fraction per train of populations built at the trains' true DICs."""
-    from nwb_dicpop.pipeline import _batch_tasks, _run_batch, _UnitTask, unit_seed
+    from nwb_dicpop._tasks import (
+        PopulationSettings,
+        SimulationWindow,
+        batch_tasks,
+        run_batch,
+        target_estimate,
+    )
 
-    units = [
-        _UnitTask(unit_id=uid, g_s=float(true_dics[i, 0]), g_u=float(true_dics[i, 1]), g_s_std=0.0, g_u_std=0.0,
-                  seed=unit_seed(seed, uid), observed=spikes.times[i] - spikes.t_start[i])
-        for i, uid in enumerate(spikes.unit_ids)
-    ]
-    tasks = _batch_tasks(model, units, n_models=n_models, validate=True, duration=duration, transient=transient)
-    outcomes = {o.unit_id: o for task in tasks for o in _run_batch(task)}
+    estimate = target_estimate(model, spikes.unit_ids, true_dics[:, 0], true_dics[:, 1])
+    tasks = batch_tasks(estimate, PopulationSettings(n_models=n_models, seed=seed),
+                        observed=[spikes.times[i] - spikes.t_start[i] for i in range(len(spikes.unit_ids))],
+                        validation=SimulationWindow(duration=duration, transient=transient))
+    outcomes = {o.unit_id: o for task in tasks for o in run_batch(task)}
     fractions = np.array([np.nan if outcomes[u].validation is None else outcomes[u].validation.fraction_valid
                           for u in spikes.unit_ids])
     failures: dict[str, int] = {}
@@ -304,11 +309,9 @@ def record_evaluation(card_path: str | Path, name: str, metrics: dict[str, Any])
     """
     import json
 
-    from nwb_dicpop.inference.network import _atomic_write_bytes
-
     path = Path(card_path)
     card = json.loads(path.read_text())
     card.setdefault("evaluation", {})[name] = metrics
-    _atomic_write_bytes(path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
     return path
 

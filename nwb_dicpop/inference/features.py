@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nwb_dicpop._validation import check_positive, normalize_rng
+from nwb_dicpop.units import MS_PER_S
 
 __all__ = [
     "BURSTING_CV",
@@ -41,7 +42,6 @@ __all__ = [
     "network_inputs",
     "perturb_spike_trains",
     "summary_inputs",
-    "summary_statistics",
 ]
 
 MIN_SPIKES = 3
@@ -154,7 +154,7 @@ def encode_spike_trains(
     bursts = np.zeros((n, len(BURST_NAMES)), dtype=np.float64)
     if n == 0:
         return TokenBatch(tokens, mask, summary, n_spikes, used, bursts)
-    flat = np.concatenate([a[:k] for a, k in zip(arrays, used, strict=True)]) * 1e3  # ms
+    flat = np.concatenate([a[:k] for a, k in zip(arrays, used, strict=True)]) * MS_PER_S
     starts = np.concatenate([[0], np.cumsum(used)[:-1]])
     isi = np.diff(flat)
     keep = np.ones(isi.size, dtype=bool)
@@ -172,7 +172,7 @@ def encode_spike_trains(
     total = np.add.reduceat(isi, isi_starts)
     mean = total / n_isi
     var = np.add.reduceat((isi - np.repeat(mean, n_isi)) ** 2, isi_starts) / n_isi
-    summary[:, 0] = np.where(total > 0, 1e3 * n_isi / np.where(total > 0, total, 1.0), np.inf)
+    summary[:, 0] = np.where(total > 0, MS_PER_S * n_isi / np.where(total > 0, total, 1.0), np.inf)  # Hz
     summary[:, 1] = used
     summary[:, 2] = np.where(mean > 0, np.sqrt(var) / np.where(mean > 0, mean, 1.0), 0.0)
     threshold = 0.5 * (np.maximum.reduceat(isi, isi_starts) + np.minimum.reduceat(isi, isi_starts))
@@ -186,17 +186,6 @@ def encode_spike_trains(
     bursts[:, 1] = np.where(n_long > 0, sum_long / np.maximum(n_long, 1.0), bursts[:, 0])
     bursts[:, 2] = n_long / n_isi
     return TokenBatch(tokens, mask, summary, n_spikes, used, bursts)
-
-
-def summary_statistics(spiketrains: Sequence[np.ndarray], *, max_spikes: int = DEFAULT_MAX_SPIKES) -> np.ndarray:
-    """Train-level summaries (:data:`SUMMARY_NAMES`) of trains with >= 3 spikes.
-
-    Returns
-    -------
-    ndarray of float, shape (n_trains, 3)
-        Rate (Hz, ``(n - 1) / (t_last - t_first)``), spike count used, ISI CV.
-    """
-    return encode_spike_trains(spiketrains, max_spikes=max_spikes).summary
 
 
 def summary_inputs(summary: np.ndarray) -> np.ndarray:

@@ -14,7 +14,12 @@ science.md 9.2):
   convolution, so a train's output does not depend on the batch it is in;
 * pooling: attention pooling with one learned query, concatenated with the masked mean;
 * the standardised train summaries (log rate, log spike count, ISI CV) are appended;
-* an MLP trunk and three linear heads: mean (2), log sigma (2), class logits (2).
+* an MLP trunk and three linear heads: mean (2), log sigma (2), class logits (2);
+* optionally (``posterior_components > 0``, networks from ``stg-v4`` / ``da-v3`` on) a
+  :class:`PosteriorHead` on the trunk features: a mixture of ``K`` full-covariance Gaussians
+  over the logit of the box-normalised ``(g_s, g_u)`` (the joint posterior, see
+  :mod:`~nwb_dicpop.inference.posterior`) and a Gaussian for the fast DIC ``g_f``.  It is
+  trained after the rest, on fresh data, with the encoder and the other heads frozen.
 
 All normalisation statistics (token features, summaries, targets) are buffers of the module,
 so the state dict is self-contained.  The module predicts standardised targets and returns
@@ -31,8 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +44,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from nwb_dicpop._files import write_bytes_atomic
+
 __all__ = [
     "DICNet",
     "LoadedNetwork",
     "NetworkConfig",
+    "PosteriorHead",
     "file_sha256",
     "load_network",
     "save_network",
@@ -52,6 +58,9 @@ __all__ = [
 
 LOG_SIGMA_LIMITS = (-7.0, 3.0)
 """Clamp of the predicted log sigma (standardised target units)."""
+
+LOG_SCALE_LIMITS = (-6.0, 2.5)
+"""Clamp of the log diagonal of the posterior components' Cholesky factors (logit units)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,11 @@ class NetworkConfig:
         Train-level inputs appended after pooling: 6 (rate, spike count, ISI CV and the burst
         summaries of :func:`~nwb_dicpop.inference.features.network_inputs`), or 3 for
         networks trained before the burst summaries existed.
+    posterior_components : int
+        Gaussian components of the joint-posterior head; 0 (networks before ``stg-v4`` /
+        ``da-v3``): no posterior head.
+    posterior_hidden : int
+        Width of the posterior head's two hidden layers.
     """
 
     d_model: int = 32
@@ -84,6 +98,8 @@ class NetworkConfig:
     d_trunk: int = 64
     dropout: float = 0.05
     n_summary: int = 6
+    posterior_components: int = 0
+    posterior_hidden: int = 64
 
     def __post_init__(self) -> None:
         if self.n_summary not in (3, 6):
@@ -93,6 +109,11 @@ class NetworkConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 msg = f"`{name}` must be a positive integer; got {value!r}."
+                raise ValueError(msg)
+        for name in ("posterior_components", "posterior_hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                msg = f"`{name}` must be a non-negative integer; got {value!r}."
                 raise ValueError(msg)
         if self.kernel_size % 2 == 0:
             msg = f"`kernel_size` must be odd; got {self.kernel_size}."
@@ -137,6 +158,102 @@ class _Block(nn.Module):
             start = k * self.dilation
             h = h + padded[:, start : start + n_tokens] * self.conv_weight[k]
         return x + self.drop(self.mlp(self.norm(h)))
+
+
+class PosteriorHead(nn.Module):
+    """Joint posterior of ``(g_s, g_u)`` and a Gaussian for ``g_f``, from trunk features.
+
+    The trunk features are standardised (buffers ``feature_mean``, ``feature_std``) and go
+    through two GELU layers of ``d_hidden``; linear outputs give, per component, a logit
+    weight, a mean (2) and a lower Cholesky factor (log diagonal 2, off-diagonal 1) in the
+    logit space of the support box ``[support_low, support_high]`` (buffers), and a mean and
+    log sigma of ``g_f`` (standardised by ``g_f_mean``, ``g_f_std``; the sigma is multiplied
+    by the calibration buffer ``g_f_sigma_scale``).  ``scale_factor`` multiplies every
+    Cholesky factor (a calibration temperature, 1 unless set after training).
+    """
+
+    def __init__(self, d_in: int, n_components: int, d_hidden: int) -> None:
+        super().__init__()
+        self.n_components = n_components
+        self.register_buffer("feature_mean", torch.zeros(d_in))
+        self.register_buffer("feature_std", torch.ones(d_in))
+        self.register_buffer("support_low", torch.zeros(2))
+        self.register_buffer("support_high", torch.ones(2))
+        self.register_buffer("scale_factor", torch.ones(()))
+        self.register_buffer("g_f_mean", torch.zeros(()))
+        self.register_buffer("g_f_std", torch.ones(()))
+        self.register_buffer("g_f_sigma_scale", torch.ones(()))
+        self.body = nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_hidden), nn.GELU())
+        self.mixture = nn.Linear(d_hidden, 6 * n_components)
+        self.g_f = nn.Linear(d_hidden, 2)
+        with torch.no_grad():  # start with broad, equal components around 0 (the box centre)
+            self.mixture.weight.mul_(0.1)
+            self.mixture.bias.zero_()
+            self.mixture.bias[n_components : 3 * n_components].copy_(torch.randn(2 * n_components))
+
+    @property
+    def support(self) -> torch.Tensor:
+        """``[[g_s_low, g_s_high], [g_u_low, g_u_high]]``."""
+        return torch.stack([self.support_low, self.support_high], dim=-1)
+
+    def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``log_weights`` (B, K), ``means`` (B, K, 2), ``scale_tril`` (B, K, 2, 2) in logit
+        space, ``g_f`` (B,) in DIC units and ``g_f_log_sigma`` (B,) (standardised units,
+        before calibration)."""
+        x = self.body((h - self.feature_mean) / self.feature_std)
+        k = self.n_components
+        out = self.mixture(x)
+        log_weights = torch.log_softmax(out[:, :k], dim=-1)
+        means = out[:, k : 3 * k].reshape(-1, k, 2)
+        log_diag = out[:, 3 * k : 5 * k].reshape(-1, k, 2).clamp(*LOG_SCALE_LIMITS)
+        diag = torch.exp(log_diag) * self.scale_factor
+        off = out[:, 5 * k : 6 * k] * self.scale_factor
+        zero = torch.zeros_like(off)
+        scale_tril = torch.stack(
+            [torch.stack([diag[..., 0], zero], dim=-1), torch.stack([off, diag[..., 1]], dim=-1)], dim=-2
+        )
+        g_f = self.g_f(x)
+        return {
+            "log_weights": log_weights,
+            "means": means,
+            "scale_tril": scale_tril,
+            "g_f": g_f[:, 0] * self.g_f_std + self.g_f_mean,
+            "g_f_log_sigma": g_f[:, 1].clamp(*LOG_SIGMA_LIMITS),
+        }
+
+    @staticmethod
+    def log_prob(outputs: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+        """Log density of logit-space points ``z`` (B, 2) under the mixture, shape (B,)."""
+        tril = outputs["scale_tril"]
+        delta = z.unsqueeze(1) - outputs["means"]
+        a, b, c = tril[..., 0, 0], tril[..., 1, 0], tril[..., 1, 1]
+        v1 = delta[..., 0] / a
+        v2 = (delta[..., 1] - b * v1) / c
+        component = -0.5 * (v1 * v1 + v2 * v2) - torch.log(a) - torch.log(c) - math.log(2.0 * math.pi)
+        return torch.logsumexp(outputs["log_weights"] + component, dim=-1)
+
+    def latent(self, g: torch.Tensor, margin: float) -> torch.Tensor:
+        """DICs (B, 2) -> logit space, clipped to ``[margin, 1 - margin]`` of the box."""
+        u = ((g - self.support_low) / (self.support_high - self.support_low)).clamp(margin, 1.0 - margin)
+        return torch.log(u) - torch.log1p(-u)
+
+    def moments(self, outputs: dict[str, torch.Tensor], order: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and marginal standard deviation in DIC units, (B, 2) each
+        (tensor Gauss-Hermite rule per component; see
+        :func:`~nwb_dicpop.inference.posterior.mixture_moments`)."""
+        nodes, node_weights = np.polynomial.hermite_e.hermegauss(order)
+        node_weights = node_weights / node_weights.sum()
+        # float64: the variance is a difference of moments of values up to ~20
+        xi = torch.from_numpy(np.stack(np.meshgrid(nodes, nodes, indexing="ij"), -1).reshape(-1, 2))
+        w = torch.from_numpy(np.outer(node_weights, node_weights).reshape(-1))
+        means, tril = outputs["means"].double(), outputs["scale_tril"].double()
+        z = means.unsqueeze(2) + torch.einsum("bkij,pj->bkpi", tril, xi)
+        low, high = self.support_low.double(), self.support_high.double()
+        g = low + (high - low) * torch.sigmoid(z)
+        weights = torch.exp(outputs["log_weights"].double())
+        first = torch.einsum("bk,p,bkpi->bi", weights, w, g)
+        second = torch.einsum("bk,p,bkpi->bi", weights, w, g * g)
+        return first, torch.sqrt((second - first * first).clamp_min(0.0))
 
 
 class DICNet(nn.Module):
@@ -192,6 +309,9 @@ class DICNet(nn.Module):
         with torch.no_grad():
             self.log_sigma_head.weight.mul_(0.01)
             self.log_sigma_head.bias.zero_()
+        self.posterior = (
+            PosteriorHead(c.d_trunk, c.posterior_components, c.posterior_hidden) if c.posterior_components else None
+        )
 
     def set_normalisation(self, stats: dict[str, Any]) -> None:
         """Copy normalisation statistics (``token_mean``, ``target_std``, ...) into the buffers."""
@@ -258,6 +378,36 @@ class DICNet(nn.Module):
         distance = torch.sqrt(((centred @ self.ood_precision) * centred).sum(dim=-1).clamp_min(0.0))
         return mean, std, torch.softmax(logits, dim=-1)[:, 1], distance
 
+    @torch.no_grad()
+    def infer(self, tokens: torch.Tensor, mask: torch.Tensor, summary: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything :meth:`predict` returns, plus the posterior head's outputs.
+
+        Keys: ``mean``, ``std`` (the calibrated independent-Gaussian sigma of the sigma head),
+        ``p_bursting``, ``distance``; with a posterior head also ``weights`` (B, K),
+        ``means`` (B, K, 2), ``scale_tril`` (B, K, 2, 2) (logit space of the support box),
+        ``posterior_mean`` and ``posterior_std`` (B, 2, DIC units), ``g_f`` and ``g_f_std``
+        (B,).
+        """
+        h = self.encode(tokens, mask, summary)
+        mean, log_sigma, logits = self.heads(h)
+        centred = h - self.ood_mean
+        out = {
+            "mean": mean,
+            "std": torch.exp(log_sigma) * self.target_std * self.sigma_scale,
+            "p_bursting": torch.softmax(logits, dim=-1)[:, 1],
+            "distance": torch.sqrt(((centred @ self.ood_precision) * centred).sum(dim=-1).clamp_min(0.0)),
+        }
+        if self.posterior is not None:
+            post = self.posterior(h)
+            post_mean, post_std = self.posterior.moments(post)
+            head = self.posterior
+            out.update(
+                weights=torch.exp(post["log_weights"]), means=post["means"], scale_tril=post["scale_tril"],
+                posterior_mean=post_mean, posterior_std=post_std, g_f=post["g_f"],
+                g_f_std=torch.exp(post["g_f_log_sigma"]) * head.g_f_std * head.g_f_sigma_scale,
+            )
+        return out
+
     def n_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -271,19 +421,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; these are data, readable by all
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_network(network: DICNet, path: str | Path, *, card: dict[str, Any]) -> tuple[Path, Path]:
@@ -312,7 +449,7 @@ def save_network(network: DICNet, path: str | Path, *, card: dict[str, Any]) -> 
     buffer = io.BytesIO()
     state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
     torch.save(state, buffer)
-    _atomic_write_bytes(pt_path, buffer.getvalue())
+    write_bytes_atomic(pt_path, buffer.getvalue())
     full = dict(card)
     full.update(
         weights_file=pt_path.name,
@@ -322,7 +459,7 @@ def save_network(network: DICNet, path: str | Path, *, card: dict[str, Any]) -> 
         n_parameters=network.n_parameters(),
         torch_version=torch.__version__,
     )
-    _atomic_write_bytes(json_path, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(json_path, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
     return pt_path, json_path
 
 

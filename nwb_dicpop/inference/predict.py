@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from nwb_dicpop._validation import check_positive
-from nwb_dicpop.containers import DICEstimate, SpikeTrains
+from nwb_dicpop.containers import DICEstimate
 from nwb_dicpop.inference.features import MIN_SPIKES, encode_spike_trains, network_inputs
 from nwb_dicpop.inference.network import LoadedNetwork, load_network
+from nwb_dicpop.statistics import as_spike_trains
 
 __all__ = ["NetworkOutputs", "available_weights", "infer_dics", "network_card", "predict_arrays", "resolve_weights"]
 
@@ -33,14 +34,15 @@ STATUS_OK = "ok"
 STATUS_SILENT = "silent"
 
 
-def _weights_dir() -> Path:
+def weights_dir() -> Path:
+    """Folder of the shipped network weights (``nwb_dicpop/inference/weights``)."""
     return Path(str(resources.files("nwb_dicpop.inference") / "weights"))
 
 
 def available_weights() -> dict[str, list[str]]:
     """Shipped network versions per model, oldest first, e.g. ``{"stg": ["stg-v1"]}``."""
     found: dict[str, list[tuple[int, str]]] = {}
-    for card in _weights_dir().glob("*.json"):
+    for card in weights_dir().glob("*.json"):
         match = re.fullmatch(r"(.+)-v(\d+)", card.stem)
         if match and card.with_suffix(".pt").is_file():
             found.setdefault(match.group(1), []).append((int(match.group(2)), card.stem))
@@ -65,7 +67,7 @@ def resolve_weights(model: str, weights: str | Path | None = None) -> Path:
                 "Train one with `nwb-dicpop train` and pass weights=<path>."
             )
             raise FileNotFoundError(msg)
-        return _weights_dir() / f"{versions[-1]}.json"
+        return weights_dir() / f"{versions[-1]}.json"
     path = Path(weights)
     if path.suffix == ".json":
         return path
@@ -74,7 +76,7 @@ def resolve_weights(model: str, weights: str | Path | None = None) -> Path:
     candidate = path.parent / f"{path.name}.json"
     if candidate.is_file():
         return candidate
-    shipped = _weights_dir() / f"{path.name}.json"
+    shipped = weights_dir() / f"{path.name}.json"
     return shipped if shipped.is_file() else candidate
 
 
@@ -104,64 +106,6 @@ def network_card(model: str = "stg", weights: str | Path | None = None) -> dict[
     from nwb_dicpop.models import get_model
 
     return dict(_load(get_model(model).name, weights).card)
-
-
-# --------------------------------------------------------------------------- input coercion
-def _from_neo(train: Any) -> tuple[np.ndarray, float, float, Any]:
-    try:
-        times = np.asarray(train.rescale("s").magnitude, dtype=np.float64).reshape(-1)
-        t_start = float(train.t_start.rescale("s").magnitude)
-        t_stop = float(train.t_stop.rescale("s").magnitude)
-    except Exception as err:
-        msg = f"Could not convert {type(train).__name__} spike times to seconds: {err}."
-        raise ValueError(msg) from err
-    return times, t_start, t_stop, getattr(train, "name", None)
-
-
-def _is_neo(obj: Any) -> bool:
-    return hasattr(obj, "rescale") and hasattr(obj, "t_start") and hasattr(obj, "t_stop")
-
-
-def _as_spike_trains(spiketrains: Any) -> SpikeTrains:
-    if isinstance(spiketrains, SpikeTrains):
-        return spiketrains
-    if _is_neo(spiketrains):
-        spiketrains = [spiketrains]
-    if isinstance(spiketrains, np.ndarray) and spiketrains.dtype != object:
-        msg = (
-            "`spiketrains` is a single numeric array; pass a list of arrays (one per unit, seconds), "
-            "e.g. infer_dics([times]), a SpikeTrains or neo.SpikeTrain objects."
-        )
-        raise TypeError(msg)
-    if isinstance(spiketrains, (str, bytes)) or not isinstance(spiketrains, (Sequence, np.ndarray)):
-        msg = (
-            "`spiketrains` must be a SpikeTrains, a neo.SpikeTrain, or a list of spike-time arrays in seconds "
-            f"(or of neo.SpikeTrain); got {type(spiketrains).__name__}."
-        )
-        raise TypeError(msg)
-    if len(spiketrains) == 0:
-        msg = "`spiketrains` is empty; pass at least one spike train."
-        raise ValueError(msg)
-    if all(_is_neo(t) for t in spiketrains):
-        converted = [_from_neo(t) for t in spiketrains]
-        names = [c[3] for c in converted]
-        ids = names if all(n is not None for n in names) and len(set(names)) == len(names) else None
-        return SpikeTrains(
-            [c[0] for c in converted], ids, t_start=[c[1] for c in converted], t_stop=[c[2] for c in converted],
-            source="neo",
-        )
-    arrays = []
-    for i, train in enumerate(spiketrains):
-        if _is_neo(train):
-            msg = f"Unit {i}: mix of neo.SpikeTrain and plain arrays; pass one kind."
-            raise TypeError(msg)
-        try:
-            array = np.asarray(train, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            msg = f"Unit {i}: spike times must be numbers in seconds; got {type(train).__name__}."
-            raise TypeError(msg) from err
-        arrays.append(array)
-    return SpikeTrains(arrays, source="arrays")
 
 
 # --------------------------------------------------------------------------- prediction
@@ -252,9 +196,10 @@ def infer_dics(
 
     Parameters
     ----------
-    spiketrains : SpikeTrains, neo.SpikeTrain, or list of arrays / neo.SpikeTrain
-        Spike times; plain arrays are in seconds and must be sorted and finite.  Only the
-        intervals between spikes matter (the network is invariant to a time shift).
+    spiketrains : SpikeTrains, array, list, dict, neo object, quantities array or DataFrame
+        Anything :func:`~nwb_dicpop.as_spike_trains` accepts (a single array is one train);
+        plain arrays are in seconds and must be sorted, finite and >= 0.  Only the intervals
+        between spikes matter (the network is invariant to a time shift).
     model : {"stg", "da"}
         Model whose DICs are inferred (at its fixed ``V_th``).
     batch_size : int
@@ -281,9 +226,9 @@ def infer_dics(
     Raises
     ------
     TypeError
-        For inputs that are not spike trains.
+        For inputs that are not spike trains (see :func:`~nwb_dicpop.as_spike_trains`).
     ValueError
-        For empty input, NaN or unsorted spike times, or an unknown model.
+        For empty input, NaN, unsorted or negative spike times, or an unknown model.
     FileNotFoundError
         If no weights exist for ``model``.
 
@@ -301,7 +246,7 @@ def infer_dics(
     check_positive("batch_size", batch_size, integer=True)
     if max_spikes is not None:
         check_positive("max_spikes", max_spikes, integer=True)
-    spikes = _as_spike_trains(spiketrains)
+    spikes = as_spike_trains(spiketrains, input_name="spiketrains")
     loaded = _load(spec.name, weights)
     n = spikes.n_units
     active = np.flatnonzero(spikes.n_spikes >= MIN_SPIKES)

@@ -125,6 +125,17 @@ DA = NeuronModel(
         g_f_intercept=-11.0,
     ),
     compensation_rule=da_compensation_rule,
+    # neuromodulation bounds, ratios g_after / g_before (docs/neuromodulation.md): sodium is
+    # rarely modulated more than a few-fold; calcium, ERG and potassium channels can be cut to
+    # a few percent or raised several-fold; NMDA receptor activation can rise twenty-fold
+    modulation_limits={
+        "Na": (0.2, 3.0),
+        "Kd": (0.1, 5.0),
+        "CaL": (0.05, 10.0),
+        "CaN": (0.05, 10.0),
+        "ERG": (0.05, 10.0),
+        "NMDA": (0.05, 20.0),
+    },
     # integration chosen against scipy BDF at rtol 1e-6 (benchmarks/bench_simulation.py)
     simulation=SimulationSettings(method="rk4", dt=2.5e-5, noise_dt=5e-5),
     # the original study's training data: recorded window after a discarded transient

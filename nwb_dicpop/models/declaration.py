@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 __all__ = [
+    "DEFAULT_MODULATION_LIMITS",
     "CalciumDynamics",
     "Current",
     "EvaluationSettings",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 TIMESCALES = ("fast", "slow", "ultraslow")
+DEFAULT_MODULATION_LIMITS = (0.01, 100.0)
+"""Ratio bounds ``g_after / g_before`` of conductances a model's ``modulation_limits`` omits."""
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
@@ -240,6 +243,21 @@ def _check_range(owner: str, name: str, value: tuple[float, float]) -> None:
         raise ValueError(msg)
 
 
+def _check_modulation_limits(model: str, name: str, value: object, names: list[str]) -> None:
+    if name not in names:
+        msg = f"Model {model!r}: modulation_limits names unknown conductance {name!r}; conductances are {names}."
+        raise ValueError(msg)
+    ok = isinstance(value, tuple) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    )
+    if not ok or not 0 < value[0] <= 1 <= value[1] < float("inf"):  # type: ignore[index]
+        msg = (
+            f"Model {model!r}: modulation_limits[{name!r}] must be a (low, high) pair of ratios "
+            f"g_after/g_before with 0 < low <= 1 <= high < inf; got {value!r}."
+        )
+        raise ValueError(msg)
+
+
 def _check_seconds(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
         value >= 0 if allow_zero else value > 0
@@ -376,6 +394,11 @@ class NeuronModel:
         model has no network protocol yet (``make_training_data`` then asks for one).
     evaluation : EvaluationSettings
         Accuracy targets, reference figures and demo units.
+    modulation_limits : mapping of str to (float, float)
+        Physiological bounds of a neuromodulation, per maximal conductance: the smallest and
+        largest accepted ratio ``g_after / g_before`` (``low <= 1 <= high``), used by the
+        neuromodulation analysis (:func:`~nwb_dicpop.analyze_neuromodulation`).  Conductances
+        not listed get :data:`DEFAULT_MODULATION_LIMITS`; the leak is never modulated there.
     """
 
     name: str
@@ -395,6 +418,7 @@ class NeuronModel:
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
     training: TrainingProtocol | None = None
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    modulation_limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [current.name for current in self.currents]
@@ -425,6 +449,8 @@ class NeuronModel:
         if missing:
             msg = f"Model {self.name!r}: conductance_limits lacks {sorted(missing)}."
             raise ValueError(msg)
+        for cname, value in self.modulation_limits.items():
+            _check_modulation_limits(self.name, cname, value, names)
         recipe = self.spiking_base
         for cname in (*recipe.sampled, *recipe.compensating, *recipe.fixed):
             if cname not in names:
@@ -447,6 +473,15 @@ class NeuronModel:
 
         check_choice("conductance name", name, self.conductance_names)
         return self.conductance_names.index(name)
+
+    def modulation_limit(self, name: str) -> tuple[float, float]:
+        """Accepted ``(low, high)`` ratio ``g_after / g_before`` of conductance ``name``.
+
+        The declared :attr:`modulation_limits` entry, else :data:`DEFAULT_MODULATION_LIMITS`.
+        """
+        self.index(name)  # raises on unknown names, with a suggestion
+        low, high = self.modulation_limits.get(name, DEFAULT_MODULATION_LIMITS)
+        return float(low), float(high)
 
     def current(self, name: str) -> Current:
         """The current called ``name``."""

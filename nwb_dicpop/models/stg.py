@@ -137,6 +137,18 @@ STG = NeuronModel(
         g_f_intercept=-2.2,
     ),
     compensation_rule=stg_compensation_rule,
+    # neuromodulation bounds, ratios g_after / g_before (docs/neuromodulation.md): sodium is
+    # rarely modulated more than a few-fold; the other channels can be cut to a few percent
+    # (dopamine, 4-AP on A, Cs+ on H, Cd2+ on calcium channels) or raised several-fold
+    modulation_limits={
+        "Na": (0.2, 3.0),
+        "Kd": (0.1, 5.0),
+        "CaT": (0.05, 10.0),
+        "CaS": (0.05, 10.0),
+        "KCa": (0.05, 5.0),
+        "A": (0.05, 5.0),
+        "H": (0.05, 10.0),
+    },
     # integration chosen against scipy BDF at rtol 1e-6 (benchmarks/bench_simulation.py)
     simulation=SimulationSettings(method="rush_larsen2", dt=5e-5, noise_dt=1e-4),
     # the original study's training data: recorded window after a discarded transient

@@ -3,45 +3,68 @@
 :func:`~nwb_dicpop.models.codegen.update_code` prints abstract code that calls three helper
 functions (the rate-table lookup, the clip of its index, ``exprel``). Each is a Brian2
 ``Function`` with a numpy implementation and an inlined Cython one.
+
+Every import of Brian2 by the package goes through :func:`brian2_module`, which also undoes the
+``sys.excepthook`` that Brian2 installs when it is first imported (Brian2's hook prints "Brian 2
+encountered an unexpected error" for any later uncaught exception, Brian2's or not).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-_BRIAN_LOCK = threading.RLock()  # Brian2 keeps global state: one simulation at a time per process
+__all__ = [
+    "BRIAN_LOCK",
+    "GeneratedUpdater",
+    "brian2_module",
+    "exprel_function",
+    "table_function",
+    "table_index_function",
+]
+
+BRIAN_LOCK = threading.RLock()
+"""Brian2 keeps global state (preferences, the magic network): one simulation at a time per process."""
 
 
-def _brian2() -> Any:
-    """Import brian2, also from a worker thread (Dask runs tasks in threads).
+def brian2_module() -> Any:
+    """Import and return brian2, also from a worker thread (Dask runs tasks in threads).
 
     brian2 installs a SIGINT handler when it is first imported, and Python allows that only in
-    the main thread.  Off the main thread the handler is skipped for the time of the import.
+    the main thread: off the main thread the handler is skipped for the time of the import.
+    brian2 also replaces ``sys.excepthook`` on its first import; the previous hook is put back
+    right after, so that uncaught exceptions of other code are reported normally.
     """
-    import sys
+    if "brian2" in sys.modules:
+        import brian2
 
-    if "brian2" not in sys.modules and threading.current_thread() is not threading.main_thread():
-        import signal
+        return brian2
+    with BRIAN_LOCK:
+        if "brian2" in sys.modules:  # imported by another thread meanwhile
+            import brian2
 
-        with _BRIAN_LOCK:
+            return brian2
+        previous_hook = sys.excepthook
+        shim = threading.current_thread() is not threading.main_thread()
+        if shim:
+            import signal
+
             original = signal.signal
             signal.signal = lambda *args, **kwargs: None  # type: ignore[assignment]
-            try:
-                import brian2
-            finally:
+        try:
+            import brian2
+        finally:
+            if shim:
                 signal.signal = original
-            return brian2
-    import brian2
-
-    return brian2
+            sys.excepthook = previous_hook
+        return brian2
 
 
-
-class _GeneratedUpdater:
+class GeneratedUpdater:
     """Brian2 state-update callable returning generated abstract code."""
 
     def __init__(self, code: str, method: str) -> None:
@@ -75,9 +98,9 @@ def _table_index_numpy(x: Any, low: Any, high: Any) -> np.ndarray:
 
 
 @cache
-def _table_index_function() -> Any:
+def table_index_function() -> Any:
     """``clip`` of the table coordinate, inlined by the compiler on the Cython target."""
-    b2 = _brian2()
+    b2 = brian2_module()
 
     function = b2.Function(_table_index_numpy, arg_units=[1, 1, 1], return_unit=1, stateless=True)
     function.implementations.add_numpy_implementation(_table_index_numpy, discard_units=True)
@@ -85,9 +108,9 @@ def _table_index_function() -> Any:
     return function
 
 
-def _table_function(table: np.ndarray) -> Any:
+def table_function(table: np.ndarray) -> Any:
     """Brian2 function interpolating the rate table (see :func:`~nwb_dicpop.models.codegen.update_code`)."""
-    import brian2 as b2
+    b2 = brian2_module()
 
     columns = table.shape[1]
     flat = np.ascontiguousarray(table, dtype=np.float64).ravel()
@@ -105,7 +128,6 @@ def _table_function(table: np.ndarray) -> Any:
         namespace={"_nwb_table_values": flat},
     )
     return function
-
 
 
 _EXPREL_CYTHON = """
@@ -127,9 +149,9 @@ def _exprel_numpy(x: Any) -> np.ndarray:
 
 
 @cache
-def _exprel_function() -> Any:
+def exprel_function() -> Any:
     """``(exp(x) - 1) / x`` for generated code, fast on both runtime targets."""
-    b2 = _brian2()
+    b2 = brian2_module()
 
     function = b2.Function(_exprel_numpy, arg_units=[1], return_unit=1, stateless=True)
     function.implementations.add_numpy_implementation(_exprel_numpy, discard_units=True)

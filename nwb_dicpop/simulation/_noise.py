@@ -1,4 +1,9 @@
-"""Injected current noise: per-member seeds and low-passed Gaussian white noise (science.md section 3)."""
+"""Injected current noise: per-member seeds and low-passed Gaussian white noise (science.md section 3).
+
+The grid on which the white noise is drawn is the model's ``simulation.noise_dt``
+(:class:`~nwb_dicpop.models.SimulationSettings`; sigma is the pre-filter standard deviation on
+that grid).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,10 @@ import numpy as np
 
 from nwb_dicpop._validation import normalize_rng
 
+__all__ = ["NOISE_CUTOFF", "filtered_noise", "member_seeds"]
+
 NOISE_CUTOFF = 1000.0
 """Cut-off (Hz) of the 4th-order Butterworth low-pass applied to the current noise."""
-NOISE_SAMPLING = {"stg": 1e-4, "da": 5e-5}
-"""Step (s) of the grid on which white noise is drawn, per model (science.md section 3:
-the original sampling grid; sigma is the pre-filter standard deviation on this grid)."""
-DEFAULT_NOISE_SAMPLING = 1e-4
 
 
 def member_seeds(rng: int | np.random.Generator | None, n_members: int, *, offset: int = 0) -> list[Any]:
@@ -31,7 +34,7 @@ def member_seeds(rng: int | np.random.Generator | None, n_members: int, *, offse
     return [np.random.SeedSequence(seed, spawn_key=(offset + k,)) for k in range(n_members)]
 
 
-def _filtered_noise(seeds: Sequence[Any], n_samples: int, sample_dt: float, sigma: float) -> np.ndarray:
+def filtered_noise(seeds: Sequence[Any], n_samples: int, sample_dt: float, sigma: float) -> np.ndarray:
     """White Gaussian noise (std ``sigma``) low-passed forward-backward, shape (n_samples, n)."""
     from scipy.signal import butter, sosfiltfilt
 

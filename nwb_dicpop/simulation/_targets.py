@@ -10,18 +10,22 @@ from functools import lru_cache
 from pathlib import Path
 
 from nwb_dicpop._validation import check_choice
-from nwb_dicpop.simulation._functions import _brian2
+from nwb_dicpop.simulation._functions import brian2_module
 
 logger = logging.getLogger("nwb_dicpop.simulation")
 
+__all__ = ["CODE_TARGETS", "CodeTargetWarning", "cache_dir", "configure_brian", "cython_available", "resolve_target"]
+
 CODE_TARGETS = ("auto", "cython", "numpy")
+"""Accepted ``code_target`` values."""
 
 
 class CodeTargetWarning(UserWarning):
     """The requested or preferred Brian2 code target is unavailable; another one is used."""
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """Folder of the compiled Cython code: ``$NWB_DICPOP_CACHE_DIR`` or the user cache directory."""
     root = os.environ.get("NWB_DICPOP_CACHE_DIR")
     if root:
         base = Path(root)
@@ -32,13 +36,14 @@ def _cache_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _cython_available() -> bool:
+def cython_available() -> bool:
+    """True when Brian2's Cython target compiles here (a C compiler and Cython work); cached."""
     if shutil.which(os.environ.get("CC", "gcc")) is None and shutil.which("cc") is None:
         return False
     try:
         import Cython  # noqa: F401
 
-        _brian2()  # first import off the main thread needs the signal shim
+        brian2_module()  # first import off the main thread needs the signal shim
         from brian2.codegen.runtime.cython_rt import CythonCodeObject
 
         return bool(CythonCodeObject.is_available())
@@ -47,11 +52,16 @@ def _cython_available() -> bool:
         return False
 
 
-def _resolve_target(code_target: str) -> str:
+def resolve_target(code_target: str) -> str:
+    """The Brian2 target to use for ``code_target`` ("auto", "cython" or "numpy").
+
+    "auto" falls back to numpy with a :class:`CodeTargetWarning` when Cython is unavailable;
+    an explicit "cython" then raises a ValueError.
+    """
     check_choice("code_target", code_target, CODE_TARGETS)
     if code_target == "numpy":
         return "numpy"
-    if _cython_available():
+    if cython_available():
         return "cython"
     reason = "no working C compiler / Cython was found"
     if code_target == "cython":
@@ -65,10 +75,10 @@ def _resolve_target(code_target: str) -> str:
     return "numpy"
 
 
-def _configure_brian(target: str) -> None:
-    from brian2 import prefs
-
+def configure_brian(target: str) -> None:
+    """Set Brian2's global preferences for a run on ``target`` (call under ``BRIAN_LOCK``)."""
+    prefs = brian2_module().prefs
     prefs.codegen.target = target
-    prefs.codegen.runtime.cython.cache_dir = str(_cache_dir())
+    prefs.codegen.runtime.cython.cache_dir = str(cache_dir())
     prefs.devices.cpp_standalone.openmp_threads = 0  # never OpenMP on shared machines
     prefs.codegen.loop_invariant_optimisations = True

@@ -1,9 +1,12 @@
 """Compare the Brian2 simulator with the scipy BDF reference (tests and benchmarks).
 
-Private helpers shared by ``tests/test_simulation.py`` and ``benchmarks/bench_simulation.py``:
-reference spike trains from :func:`~nwb_dicpop.models.dynamics.solve_reference` (optionally
-in worker processes) and a per-member comparison of the firing statistics that matter for
-the science: firing class, tonic spiking frequency, spikes per burst and burst frequency.
+Test helpers used by ``tests/test_simulation.py`` (and importable by the benchmarks with the
+``tests`` folder on ``sys.path``): reference spike trains from
+:func:`~nwb_dicpop.models.dynamics.solve_reference` (optionally in worker processes) and a
+per-member comparison of the firing statistics that matter for the science: firing class,
+tonic spiking frequency, spikes per burst and burst frequency.  Times follow the simulator:
+``duration`` is the recorded window, after ``transient`` discarded seconds.  The models'
+training-data protocols are their declarations' ``training`` settings.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXAMPLE_NEURONS",
     "FIDELITY_METRICS",
-    "PROTOCOLS",
+    "TARGET_LIMITS",
     "compare_trains",
     "random_members",
     "reference_trains",
@@ -43,9 +46,6 @@ FIDELITY_METRICS = {
 }
 """Statistics compared per firing class (firing rate, spikes per burst, burst frequency)."""
 
-
-PROTOCOLS = {"stg": (6.0, 3.0), "da": (12.0, 3.0)}
-"""``(duration, transient)`` in seconds of the training-data protocol of each model (science.md 7)."""
 
 TARGET_LIMITS = {"stg": ((-15.0, 10.0), (1.0, 15.0)), "da": ((-8.0, 12.0), (0.5, 10.0))}
 """``(g_s, g_u)`` ranges of the random targets: both signs of g_s, i.e. spiking and bursting."""
@@ -72,8 +72,9 @@ def random_members(model: str, n_members: int, *, seed: int) -> np.ndarray:
 
 def _one(arguments: tuple[Any, ...]) -> np.ndarray:
     model, conductances, duration, transient, rtol, atol = arguments
+    # solve_reference takes the total simulated time, transient included
     return solve_reference(
-        model, np.asarray(conductances), duration=duration, transient=transient, rtol=rtol, atol=atol
+        model, np.asarray(conductances), duration=transient + duration, transient=transient, rtol=rtol, atol=atol
     ).spike_times
 
 
@@ -87,7 +88,10 @@ def reference_trains(
     atol: float = 1e-8,
     n_workers: int = 1,
 ) -> list[np.ndarray]:
-    """BDF reference spike times (s after the transient) of each conductance set."""
+    """BDF reference spike times (s after the transient) of each conductance set.
+
+    ``duration`` is the recorded window, after ``transient`` simulated and discarded seconds.
+    """
     jobs = [(model, row, duration, transient, rtol, atol) for row in np.asarray(conductances)]
     if n_workers <= 1:
         return [_one(job) for job in jobs]

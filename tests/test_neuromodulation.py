@@ -1,0 +1,352 @@
+"""Neuromodulation analysis: moves, evidence, ranking, maps, trajectories, scenarios, errors."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext as does_not_raise
+
+import numpy as np
+import pytest
+
+import nwb_dicpop as ndp
+from nwb_dicpop._solver import dics_at
+from nwb_dicpop.containers import DICEstimate, SpikeTrains
+from nwb_dicpop.models import get_model
+from nwb_dicpop.models.declaration import DEFAULT_MODULATION_LIMITS, NeuronModel
+from nwb_dicpop.models.kernel import kernel_for
+from nwb_dicpop.neuromodulation import generate_scenarios, modulation_map
+from nwb_dicpop.neuromodulation._moves import DICLikelihood, fit_no_change, fit_subset, log_mean_exp
+
+STG = get_model("stg")
+
+
+def _estimate(dics: np.ndarray, std: float = 0.3, model: str = "stg") -> DICEstimate:
+    return DICEstimate(
+        unit_ids=(0,), model_name=model, threshold=-51.0, g_s=[dics[1]], g_u=[dics[2]], g_s_std=[std],
+        g_u_std=[std], firing_class=("bursting",), out_of_distribution=[False], status=("ok",),
+    )
+
+
+@pytest.fixture(scope="module")
+def neuron() -> np.ndarray:
+    """One bursting STG neuron (a member of the population at (-4, 5))."""
+    return np.array(ndp.generate_population("stg", -4.0, 5.0, n_models=1, thresholds=False, rng=3).conductances[0])
+
+
+def _modulated(g: np.ndarray, factors: dict[str, float]) -> np.ndarray:
+    out = g.copy()
+    for name, factor in factors.items():
+        out[STG.index(name)] *= factor
+    return out
+
+
+def _dics(g: np.ndarray) -> np.ndarray:
+    return dics_at(kernel_for(STG), g[None], STG.threshold)[0]
+
+
+# --------------------------------------------------------------------------- declaration
+def test_modulation_limits_declared_and_default() -> None:
+    assert STG.modulation_limit("A") == (0.05, 5.0)
+    assert get_model("da").modulation_limit("NMDA") == (0.05, 20.0)
+    assert STG.modulation_limit("leak") == DEFAULT_MODULATION_LIMITS
+    with pytest.raises(ValueError, match="Did you mean 'Kd'"):
+        STG.modulation_limit("Kd2")
+
+
+@pytest.mark.parametrize(
+    ("limits", "expectation"),
+    [
+        ({"Na": (0.5, 2.0)}, does_not_raise()),
+        ({"Nx": (0.5, 2.0)}, pytest.raises(ValueError, match="unknown conductance 'Nx'")),
+        ({"Na": (1.5, 2.0)}, pytest.raises(ValueError, match="0 < low <= 1 <= high")),
+        ({"Na": (0.0, 2.0)}, pytest.raises(ValueError, match="0 < low <= 1 <= high")),
+    ],
+)
+def test_modulation_limits_checked(limits: dict, expectation) -> None:
+    from dataclasses import replace
+
+    with expectation:
+        model = replace(STG, name="stg-copy", modulation_limits=limits)
+        assert isinstance(model, NeuronModel)
+
+
+# --------------------------------------------------------------------------- moves
+def test_single_conductance_evidence_finds_the_changed_channel(neuron: np.ndarray) -> None:
+    after = _dics(_modulated(neuron, {"H": 2.0}))
+    likelihood = DICLikelihood((1, 2), after[1:], np.array([0.2, 0.2]))
+    rng = np.random.default_rng(0)
+    start = neuron[None]
+    evidence = {name: log_mean_exp(fit_subset(STG, start, (name,), likelihood, rng=rng).log_evidence)
+                for name in ("Na", "Kd", "CaS", "A", "H")}
+    assert max(evidence, key=evidence.get) == "H"
+    fit = fit_subset(STG, start, ("H",), likelihood, rng=rng)
+    assert fit.cost[0] == pytest.approx(np.log(2.0), abs=0.05)  # posterior mean |ln r| of the true move
+    assert fit.feasible[0] == 1.0
+    assert log_mean_exp(fit_no_change(STG, start, likelihood)) < evidence["H"] - 5
+
+
+def test_calcium_single_and_pair_moves(neuron: np.ndarray) -> None:
+    target = _modulated(neuron, {"CaS": 1.6, "H": 0.6})
+    after = _dics(target)
+    likelihood = DICLikelihood((1, 2), after[1:], np.array([0.1, 0.1]))
+    rng = np.random.default_rng(1)
+    pair = fit_subset(STG, neuron[None], ("CaS", "H"), likelihood, rng=rng, n_draws=64)
+    assert pair.feasible[0] > 0.9
+    # the posterior mean cost is near the true summed |log-ratio|
+    assert pair.cost[0] == pytest.approx(abs(np.log(1.6)) + abs(np.log(0.6)), abs=0.1)
+    single = fit_subset(STG, neuron[None], ("CaS",), likelihood, rng=rng)
+    assert pair.log_evidence[0] > single.log_evidence[0] + 3  # CaS alone cannot move g_u
+
+
+def test_modulation_limit_decides(neuron: np.ndarray) -> None:
+    after = _dics(_modulated(neuron, {"H": 8.0}))  # beyond a 4x limit
+    likelihood = DICLikelihood((1, 2), after[1:], np.array([0.2, 0.2]))
+    rng = np.random.default_rng(2)
+    bounded = fit_subset(STG, neuron[None], ("H",), likelihood, rng=rng, limits={"H": (0.25, 4.0)})
+    assert bounded.feasible[0] == 0.0
+    assert bounded.bound_limited[0] == 1.0
+    assert bounded.log_evidence_free[0] > bounded.log_evidence[0] + 3
+
+
+def test_student_likelihood_tails() -> None:
+    gauss = DICLikelihood((1, 2), np.zeros(2), np.ones(2))
+    heavy = DICLikelihood((1, 2), np.zeros(2), np.ones(2), scale=1.0, degrees=3.0)
+    far = np.array([[0.0, 6.0, 0.0]])
+    assert heavy.log_density(far)[0] > gauss.log_density(far)[0] + 10
+    draws = heavy.sample(np.random.default_rng(0), (20000,), [0, 1])
+    assert np.median(np.abs(draws[:, 0])) == pytest.approx(0.765, abs=0.03)  # t(3) median |z|
+
+
+# --------------------------------------------------------------------------- analysis (DICs given)
+def test_analysis_from_dics_ranks_the_true_channel_first(neuron: np.ndarray) -> None:
+    before, after = _dics(neuron), _dics(_modulated(neuron, {"H": 2.5}))
+    result = ndp.analyze_neuromodulation(_estimate(before), _estimate(after), model="stg", n_models=60, rng=0)
+    assert result.detectable
+    assert result.change_detected
+    assert "H" in result.top
+    ranking = result.ranking
+    assert list(ranking.columns[:4]) == ["subset", "rank", "cost", "feasible_fraction"]
+    assert ranking["rank"].iloc[0] == 1
+    assert ranking["rank"].is_monotonic_increasing
+    assert len(ranking) == 7 + 21
+    h = ranking.set_index("subset").loc["H"]
+    assert h["cost"] == pytest.approx(np.log(2.5), abs=0.35)
+    assert h["feasible_fraction"] > 0.5
+    assert "H" in result.moved
+    moved = result.moved["H"]
+    assert moved.model_name == "stg"
+    assert moved.compensating_set == ("H",)
+    assert np.median(np.abs(moved.dics[:, 2] - after[2])) < 1.0
+    json.dumps(result.to_dict())  # plain types only
+
+
+def test_identical_dics_are_not_detectable(neuron: np.ndarray) -> None:
+    dics = _dics(neuron)
+    result = ndp.analyze_neuromodulation(_estimate(dics), _estimate(dics), model="stg", n_models=40, rng=0)
+    assert not result.detectable
+    assert not result.change_detected
+    assert result.reason.startswith("no detectable DIC change")
+    assert result.ranking["rank"].isna().all()
+    assert result.top == ()
+
+
+def test_same_seed_same_result(neuron: np.ndarray) -> None:
+    before, after = _dics(neuron), _dics(_modulated(neuron, {"A": 0.5}))
+    runs = [ndp.analyze_neuromodulation(_estimate(before), _estimate(after), model="stg", n_models=30,
+                                        subsets=["A", "CaS", "A+H"], rng=7) for _ in range(2)]
+    assert runs[0].ranking.equals(runs[1].ranking)
+    assert list(runs[0].ranking["subset"]) != []
+    other = ndp.analyze_neuromodulation(_estimate(before), _estimate(after), model="stg", n_models=30,
+                                        subsets=["A", "CaS", "A+H"], rng=8)
+    assert not np.allclose(other.ranking["log_evidence"], runs[0].ranking["log_evidence"])
+
+
+def test_channels_pushing_dics_the_same_way_tie(neuron: np.ndarray) -> None:
+    before, after = _dics(neuron), _dics(_modulated(neuron, {"CaS": 0.6}))
+    result = ndp.analyze_neuromodulation(_estimate(before), _estimate(after), model="stg", n_models=60,
+                                         max_subset_size=1, rng=0)
+    assert "CaS" in result.top
+    reasons = result.ranking.set_index("subset")["tie_reason"]
+    tied = [name for name in result.top if name != result.ranking["subset"].iloc[0]]
+    assert all(reasons[name] for name in tied)
+
+
+def test_subsets_option_and_order() -> None:
+    dics = np.array([-6.0, -4.0, 5.0])
+    shifted = np.array([-6.0, -4.0, 8.0])
+    result = ndp.analyze_neuromodulation(_estimate(dics), _estimate(shifted), model="stg", n_models=30,
+                                         subsets=["H+A", ("CaS",), "H"], rng=0)
+    assert sorted(result.ranking["subset"]) == ["A+H", "CaS", "H"]  # names in the model's order
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"subsets": ["Cas"]}, ValueError, "Did you mean 'CaS'"),
+        ({"subsets": ["leak"]}, ValueError, "cannot be modulated"),
+        ({"subsets": ["A+A"]}, ValueError, "repeats"),
+        ({"subsets": "A+H"}, TypeError, "list of subsets"),
+        ({"max_subset_size": 8}, ValueError, "exceeds the 7 conductances"),
+        ({"max_subset_size": 3}, ValueError, "more than 2 conductances"),
+        ({"subsets": ["A+H"], "max_subset_size": 1}, ValueError, "more than `max_subset_size`"),
+        ({"n_models": 0}, ValueError, "n_models"),
+        ({"modulation_limits": {"A": (2.0, 3.0)}}, ValueError, "0 < low <= 1 <= high"),
+        ({"validate": True}, ValueError, "needs spike trains"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, error: type, match: str) -> None:
+    dics = np.array([-6.0, -4.0, 5.0])
+    with pytest.raises(error, match=match):
+        ndp.analyze_neuromodulation(_estimate(dics), _estimate(dics), model="stg", **kwargs)
+
+
+def test_estimates_of_different_models() -> None:
+    dics = np.array([-6.0, -4.0, 5.0])
+    with pytest.raises(ValueError, match="of model 'da'.*one model"):
+        ndp.analyze_neuromodulation(_estimate(dics), _estimate(dics, model="da"), model="stg")
+
+
+def test_windows_checked() -> None:
+    train = np.arange(0.0, 20.0, 0.1)
+    with pytest.raises(ValueError, match="overlap"):
+        ndp.analyze_neuromodulation((0.0, 10.0), (5.0, 15.0), model="stg", recording=train)
+    with pytest.raises(ValueError, match="outside the recording"):
+        ndp.analyze_neuromodulation((0.0, 10.0), (10.0, 30.0), model="stg", recording=train)
+    with pytest.raises(ValueError, match="t_start < t_stop"):
+        ndp.analyze_neuromodulation((5.0, 1.0), (10.0, 15.0), model="stg", recording=train)
+    with pytest.raises(TypeError, match="no `recording`"):
+        ndp.analyze_neuromodulation((0.0, 10.0), (10.0, 20.0), model="stg")
+    sparse = np.array([0.5, 1.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0])
+    with pytest.raises(ValueError, match="`before` has 2 spike"):
+        ndp.analyze_neuromodulation((0.0, 10.0), (10.0, 17.0), model="stg", recording=sparse)
+    two_units = SpikeTrains([train, train])
+    with pytest.raises(ValueError, match="pass unit="):
+        ndp.analyze_neuromodulation((0.0, 10.0), (10.0, 20.0), model="stg", recording=two_units)
+
+
+def test_trains_checked() -> None:
+    with pytest.raises(ValueError, match="`after` has 3 spike"):
+        ndp.analyze_neuromodulation(np.arange(10) * 0.1, np.array([0.1, 0.2, 0.3]), model="stg")
+    with pytest.raises(TypeError, match="recording="):
+        ndp.analyze_neuromodulation("before.nwb", "after.nwb", model="stg")
+    with pytest.raises(ValueError, match="1-D array"):
+        ndp.analyze_neuromodulation(np.ones((3, 3)), np.arange(10) * 0.1, model="stg")
+
+
+# --------------------------------------------------------------------------- spike trains end to end
+def test_analysis_from_spike_trains_of_one_recording() -> None:
+    before = np.arange(0.0, 10.0, 0.08)           # 12.5 Hz tonic
+    after = 10.0 + np.arange(0.0, 10.0, 0.05)     # 20 Hz tonic
+    recording = SpikeTrains([np.concatenate([before, after])], t_start=0.0, t_stop=20.0)
+    result = ndp.analyze_neuromodulation((0.0, 10.0), (10.0, 20.0), model="stg", recording=recording,
+                                         n_models=30, max_subset_size=1, rng=0)
+    assert result.before.firing_class == ("spiking",)
+    assert result.before_statistics["spiking_frequency"] == pytest.approx(12.5)
+    assert result.after_statistics["spiking_frequency"] == pytest.approx(20.0)
+    assert len(result.ranking) == 7
+    assert result.before_population.n_models == 30
+
+
+# --------------------------------------------------------------------------- maps
+def test_pair_map_fraction_and_cost() -> None:
+    population = ndp.generate_population("stg", -4.0, 5.0, n_models=25, thresholds=False, rng=0)
+    m = modulation_map(population, "A+H", g_s_values=np.array([-4.0, 0.0, 30.0]), g_u_values=np.array([5.0, 8.0]))
+    assert m.fraction.shape == (2, 3)
+    assert m.fraction[0, 0] == 1.0                       # every member is already there
+    assert m.mean_cost[0, 0] == pytest.approx(0.0, abs=1e-6)
+    assert m.mean_cost[1, 1] > 0
+    assert m.fraction[0, 2] < 1.0                        # g_s = 30 lies beyond the limits
+    assert m.bound_limited[0, 2] > 0
+    assert m.reachable(-4.1, 5.2) == 1.0
+
+
+def test_single_map_follows_the_channel() -> None:
+    population = ndp.generate_population("stg", -4.0, 5.0, n_models=10, thresholds=False, rng=0)
+    s_values = np.linspace(-10.0, 2.0, 25)
+    u_values = np.linspace(0.0, 20.0, 41)
+    m = modulation_map(population, "H", g_s_values=s_values, g_u_values=u_values)
+    column = int(np.argmin(np.abs(s_values + 4.0)))
+    assert m.fraction[:, column].max() == 1.0           # H moves g_u at fixed g_s
+    far = int(np.argmin(np.abs(s_values - 2.0)))
+    assert m.fraction[:, far].max() == 0.0
+    assert np.nanmin(m.mean_cost) == pytest.approx(0.0, abs=0.02)
+
+
+def test_map_bad_input() -> None:
+    population = ndp.generate_population("stg", -4.0, 5.0, n_models=5, thresholds=False, rng=0)
+    with pytest.raises(ValueError, match="Did you mean 'KCa'"):
+        modulation_map(population, "Kca")
+    with pytest.raises(TypeError, match="must be a Population"):
+        modulation_map(np.zeros((3, 8)), "A")
+
+
+# --------------------------------------------------------------------------- trajectory
+def test_track_dics_windows_and_carried_population() -> None:
+    times = np.concatenate([np.arange(0.0, 12.0, 0.08), 12.0 + np.arange(0.0, 12.0, 0.05)])
+    train = SpikeTrains([times], t_start=0.0, t_stop=24.0)
+    trajectory = ndp.track_dics(train, model="stg", window=6.0, step=3.0, n_models=12, rng=0)
+    assert trajectory.n_windows == 7
+    assert trajectory.conductances.shape == (7, 12, 8)
+    assert set(trajectory.status) == {"ok"}
+    assert np.all(np.isfinite(trajectory.conductances))
+    frame = trajectory.to_dataframe()
+    assert list(frame["time"]) == pytest.approx(list(np.arange(3.0, 22.0, 3.0)))
+    assert trajectory.moved[0].all()
+    result = trajectory.analyze(0, 6, n_models=20, max_subset_size=1, rng=0)
+    assert len(result.ranking) == 7
+    with pytest.raises(ValueError, match="overlap"):
+        trajectory.analyze(0, 1)
+
+
+def test_track_dics_bad_input() -> None:
+    train = np.arange(0.0, 5.0, 0.1)
+    with pytest.raises(ValueError, match="longer than the recording"):
+        ndp.track_dics(train, model="stg", window=10.0, step=1.0)
+    with pytest.raises(ValueError, match="`step` must be a positive"):
+        ndp.track_dics(train, model="stg", window=1.0, step=0.0)
+    with pytest.raises(ValueError, match="No window"):
+        ndp.track_dics(np.array([0.1, 4.0]), model="stg", window=1.0, step=1.0)
+
+
+# --------------------------------------------------------------------------- scenarios + Brian2
+def test_scenarios_are_known_modulations() -> None:
+    scenarios = generate_scenarios("stg", 2, rng=5)
+    assert [s.kind for s in scenarios].count("class-changing") == 1
+    for s in scenarios:
+        changed = np.flatnonzero(~np.isclose(s.before_conductances, s.after_conductances))
+        assert [STG.conductance_names[i] for i in changed] == list(s.subset)
+        assert np.allclose(s.after_conductances[changed] / s.before_conductances[changed], s.factors)
+        assert s.before_times.size >= 5
+        assert s.after_times.size >= 5
+        assert s.before.n_units == 1
+    again = generate_scenarios("stg", 2, rng=5)
+    assert [s.subset for s in again] == [s.subset for s in scenarios]
+
+
+def test_validated_analysis_of_a_scenario() -> None:
+    (scenario,) = generate_scenarios("stg", 1, class_changing_fraction=1.0, rng=11)
+    result = ndp.analyze_neuromodulation(scenario.before, scenario.after, model="stg", n_models=40,
+                                         validate=True, n_simulated=4, subsets=["A", "CaS", "H", "A+H"], rng=0)
+    simulated = result.ranking["n_simulated"] > 0
+    assert simulated.any()
+    assert result.ranking.loc[simulated, "agreement"].between(0, 1).all()
+    assert np.isfinite(result.no_change["agreement"])
+    assert result.settings["validate"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["stg", "da"])
+def test_ground_truth_accuracy(model: str) -> None:
+    """Measured figures are in docs/neuromodulation.md; this guards against regressions."""
+    scenarios = generate_scenarios(model, 12, rng=21)
+    hits = detectable = 0
+    for i, scenario in enumerate(scenarios):
+        result = ndp.analyze_neuromodulation(scenario.before, scenario.after, model=model, n_models=60,
+                                             validate=True, n_simulated=8, rng=i)
+        if result.detectable:
+            detectable += 1
+            first = result.top
+            hits += scenario.subset_name in first and len(first) <= 3
+    assert detectable >= 2
+    assert hits / detectable >= 0.3
