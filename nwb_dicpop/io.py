@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nwb_dicpop._remote import open_remote_file, probe_url, resolve_dandi_url
+from nwb_dicpop._remote import open_remote_file, probe_url, resolve_dandi_url, unreachable_error
 from nwb_dicpop._tables import TimeUnitWarning, check_time_scale, read_table, to_seconds
 from nwb_dicpop._units_table import (
     bulk_spike_times,
@@ -324,6 +324,12 @@ def _from_nwbfile(
     sort: bool,
 ) -> SpikeTrains:
     units = nwbfile.units
+    if units is not None and len(units) == 0:
+        msg = (
+            f"{where_name} has a Units table with no units (0 rows), so there are no spikes to read. "
+            "Check that spike sorting wrote its units to this file."
+        )
+        raise ValueError(msg)
     if units is None or "spike_times" not in units.colnames:
         modules = sorted(nwbfile.processing)
         msg = (
@@ -418,8 +424,7 @@ def _read_nwb_remote(
         ):
             return _from_nwbfile(nwbfile, name, unit_ids, where, window, epoch, sort)
     except (TimeoutError, ConnectionError) as err:
-        msg = f"Streaming {name} failed: the server stopped answering within {timeout} s ({err})."
-        raise ConnectionError(msg) from err
+        raise unreachable_error(f"{name} (while streaming)", err, timeout) from err
     except OSError as err:
         msg = f"Streaming {name} failed; the remote file could not be read as HDF5 ({err})."
         raise ValueError(msg) from err

@@ -228,7 +228,8 @@ CASES: dict[str, Case] = {
     "not-hdf5": Case("stats {text_nwb} -q", ("not an HDF5 file", "Check the file"), inputs=("text_nwb",)),
     "hdf5-not-nwb": Case("stats {plain_hdf5_nwb} -q", ("not an NWB file",), inputs=("plain_hdf5_nwb",)),
     "no-units-table": Case("stats {no_units_nwb} -q", ("no Units table", "Spike-sort"), inputs=("no_units_nwb",)),
-    "empty-units-table": Case("stats {empty_units_nwb} -q", ("no Units table",), inputs=("empty_units_nwb",)),
+    "empty-units-table": Case("stats {empty_units_nwb} -q", ("Units table with no units", "spike sorting"),
+                              inputs=("empty_units_nwb",)),
     "glob-no-match": Case("run {folder}/nothing*.nwb --model stg -q", ("no input matches", "check the pattern")),
     # --- selections: unit ids, columns, epochs, windows
     "unknown-unit": Case("stats {nwb} --units 9 -q", ("Unknown unit id 9", "available ids")),
