@@ -10,8 +10,12 @@ printed ratios compare like with like on this machine.
 Trains: the test set of a generated dataset (``--data DIR``) or, by default, synthetic STG-like
 trains (tonic and bursting, 3 s, spike counts spread like the original STG set: median ~37).
 
-Run:  python benchmarks/bench_inference.py [--data DIR] [--threads 2] [--n-trains 5000]
+Run:  python benchmarks/bench_inference.py [--data DIR] [--threads 2] [--n-trains 5000] [--weights stg-v3 ...]
 Targets (issue 4): >= 5,000 trains/s in batches; < 5 ms for one train.
+
+``--weights`` (repeatable) times shipped versions or weight files side by side, e.g.
+``--weights stg-v3 --weights stg-v4``: the network alone against the same network with the
+joint-posterior head (issue 13), which adds the mixture parameters and their moments.
 """
 
 from __future__ import annotations
@@ -129,6 +133,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-trains", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--weights", action="append",
+                        help="network version or weights card to time (repeatable; default the newest shipped)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -143,14 +149,16 @@ def main() -> None:
     else:
         trains = synthetic_trains(args.n_trains, rng)
         model = "stg"
-    if model in available_weights():
-        loaded = load_network(resolve_weights(model))
-        label = loaded.version
+    if args.weights:
+        networks = [load_network(resolve_weights(model, w)) for w in args.weights]
+    elif model in available_weights():
+        networks = [load_network(resolve_weights(model))]
     else:
         from nwb_dicpop.inference.network import LoadedNetwork
 
-        loaded = LoadedNetwork(DICNet(NetworkConfig()).eval(), {"max_spikes": 1024}, Path("random-init.json"))
-        label = "DICNet (random init)"
+        networks = [LoadedNetwork(DICNet(NetworkConfig()).eval(), {"max_spikes": 1024}, Path("random-init.json"))]
+    loaded = networks[0]
+    label = loaded.version if args.weights or model in available_weights() else "DICNet (random init)"
     original = OriginalDICsNet().eval()
     n = len(trains)
     counts = np.array([t.size for t in trains])
@@ -166,6 +174,16 @@ def main() -> None:
     orig_1 = best_of(lambda: run_original(original, one, 1), 20)
     print(f"latency, one train of {one[0].size} spikes: {label}: {ours_1 * 1e3:.2f} ms; original: {orig_1 * 1e3:.2f} ms; "
           f"speed-up x{orig_1 / ours_1:.1f}  (target < 5 ms)")
+    for other in networks[1:]:  # more versions, timed alternately with the first (same machine load)
+        first, second = [], []
+        for _ in range(args.repeats):
+            first.append(best_of(lambda: predict_arrays(loaded, trains, batch_size=512), 1))
+            second.append(best_of(lambda net=other: predict_arrays(net, trains, batch_size=512), 1))
+        t_first, t_second = min(first), min(second)
+        one_second = best_of(lambda net=other: predict_arrays(net, one, batch_size=1), 20)
+        print(f"throughput (batches of 512): {label}: {n / t_first:,.0f} trains/s; {other.version}: "
+              f"{n / t_second:,.0f} trains/s (x{t_first / t_second:.2f}); latency {other.version}: "
+              f"{one_second * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":

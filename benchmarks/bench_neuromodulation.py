@@ -13,7 +13,9 @@ candidate subsets from the two spike trains.  Printed per model:
 * the same per kind of scenario, and the time of generation and analysis.
 
 ``--oracle`` also runs the analysis on the true DICs (as estimates with standard deviation
-``--oracle-std``, no simulation): the ceiling of any ranking that reads only (g_s, g_u).
+``--oracle-std``, no simulation): the ceiling of any ranking that reads only (g_s, g_u).  The
+"identifiable" line then repeats the figures on the scenarios whose true subset that oracle
+ranks first (alone or in a tie of at most 3).
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_neuromodulation.py --model stg da --n-scenarios 30
 """
@@ -72,10 +74,10 @@ def _summary(label: str, records: list[dict[str, Any]]) -> str:
     chance = float(np.mean([r["chance"] for r in detectable])) if detectable else float("nan")
     large = [r for r in records if r["shift"] > 1.0]
     large_detected = sum(r["detectable"] for r in large)
-    share = hits / len(detectable) if detectable else float("nan")
+    share = f"{hits / len(detectable):.0%}, chance {chance:.1%}" if detectable else "-"
     return (
         f"  {label:<16} n={n:3d}  change detected {changed:3d}  detectable {len(detectable):3d}  "
-        f"true first {hits:3d}/{len(detectable):<3d} ({share:.0%}, chance {chance:.1%})  "
+        f"true first {hits:3d}/{len(detectable):<3d} ({share})  "
         f"shift>1 detectable {large_detected}/{len(large)}"
     )
 
@@ -113,7 +115,11 @@ def run_model(model: str, args: argparse.Namespace, out: Any) -> None:
                 _estimate(model, scenario.before_dics, args.oracle_std), _estimate(model, scenario.after_dics, args.oracle_std),
                 model=model, n_models=args.n_models, rng=args.seed * 1000 + i,
             )
-            oracle.append(_score(result, scenario))
+            oracle.append(_score(result, scenario) | {"model": model, "index": i, "oracle": True})
+            records[i]["identifiable"] = oracle[-1]["hit"]
+            if out is not None:
+                out.write(json.dumps(oracle[-1]) + "\n")
+                out.flush()
     print(f"{model}: analysis of {len(scenarios)} scenarios in {analysis:.1f} s "
           f"({analysis / len(scenarios):.1f} s each, validate={not args.no_validate}, n_models={args.n_models}, "
           f"n_simulated={args.n_simulated}); total with generation {generation + analysis:.1f} s")
@@ -124,6 +130,7 @@ def run_model(model: str, args: argparse.Namespace, out: Any) -> None:
     print(_summary("pair", [r for r in records if "+" in r["true"]]))
     if oracle:
         print(_summary(f"true DICs +-{args.oracle_std:g}", oracle))
+        print(_summary("identifiable", [r for r in records if r.get("identifiable")]))
     print(f"  chance of one subset: 1/{records[0]['n_candidates']} = {1 / records[0]['n_candidates']:.1%}", flush=True)
 
 
@@ -133,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-scenarios", type=int, default=30)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--n-models", type=int, default=100)
-    parser.add_argument("--n-simulated", type=int, default=12)
+    parser.add_argument("--n-simulated", type=int, default=16)
     parser.add_argument("--no-validate", action="store_true", help="rank from the DICs only (no Brian2)")
     parser.add_argument("--oracle", action="store_true", help="also rank from the true DICs")
     parser.add_argument("--oracle-std", type=float, default=0.3)

@@ -18,6 +18,13 @@ Every per-unit table links to the file's ``Units`` rows through a ``units``
 DynamicTableRegion; ``PopulationMembers.population`` links to ``ConductancePopulations``.
 Units: DICs are dimensionless (normalised by the leak conductance), voltages mV, maximal
 conductances mS/cm^2 (each conductance column says so in its ``unit`` attribute).
+
+Versions: 0.1.0 (first release); 0.2.0 adds the optional ``network_class`` column of
+DICEstimates (the network's class; ``firing_class`` there, now optional, held it in 0.1.0
+files, while the class of the spike train itself is ``SpikeStatistics.firing_class``) and the
+optional validation columns of ConductancePopulations (``validation_status``, ``n_simulated``,
+``n_valid``, ``yield``, ``validation_duration``, ``validation_transient``).  Files of 0.1.0 stay
+valid and readable.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from pynwb.spec import (
 )
 
 NAME = "ndx-dicpop"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 DIMENSIONLESS = "dimensionless"
 
 
@@ -120,7 +127,8 @@ def main(out_dir: Path | None = None) -> None:
         ],
         datasets=[
             region("units", "Row of the file's Units table each estimate belongs to."),
-            column("g_f", "Fast DIC at V_th (the network does not predict it; present when known).", "float64",
+            column("g_f", "Fast DIC at V_th, when the network infers it (absent otherwise; the mean g_f of a "
+                   "unit's population members is in PopulationMembers.dic_g_f).", "float64",
                    unit=DIMENSIONLESS, required=False),
             column("g_s", "Slow DIC at V_th.", "float64", unit=DIMENSIONLESS),
             column("g_u", "Ultraslow DIC at V_th.", "float64", unit=DIMENSIONLESS),
@@ -128,7 +136,12 @@ def main(out_dir: Path | None = None) -> None:
             column("g_s_std", "One-sigma uncertainty of g_s.", "float64", unit=DIMENSIONLESS),
             column("g_u_std", "One-sigma uncertainty of g_u.", "float64", unit=DIMENSIONLESS),
             column("threshold", "Threshold voltage V_th at which the DICs are defined.", "float64", unit="mV"),
-            column("firing_class", "Firing pattern of the unit: 'spiking', 'bursting' or 'silent'.", "text"),
+            column("firing_class", "Files of version 0.1.0 only: the network's firing class (now network_class). "
+                   "The class of the spike train by the ISI-CV rule is SpikeStatistics.firing_class.", "text",
+                   required=False),
+            column("network_class", "Firing class predicted by the network from the spike train: 'spiking' or "
+                   "'bursting' ('silent' below 3 spikes). It can differ from the ISI-CV rule of "
+                   "SpikeStatistics.firing_class.", "text", required=False),
             column(
                 "out_of_distribution",
                 "True where the spike train lies outside the training support of the network.",
@@ -178,6 +191,19 @@ def main(out_dir: Path | None = None) -> None:
             column("n_iterations", "Solves of the calcium fixed-point iteration (1 when not needed).", "int64"),
             column("n_rejected", "Members drawn and rejected before the population was complete.", "int64"),
             column("seed", "Integer seed the population was generated from; -1 when none was recorded.", "int64"),
+            column("validation_status", "When the members were validated: 'ok' (every requested member reproduces "
+                   "the unit's train) or 'partial' (the validation budget ran out; the valid members found are "
+                   "kept).", "text", required=False),
+            column("n_simulated", "Members simulated to find the population's valid members, all rounds together.",
+                   "int64", required=False),
+            column("n_valid", "Simulated members that reproduced the unit's train (the first ones are kept).",
+                   "int64", required=False),
+            column("yield", "n_valid / n_simulated: fraction of the drawn members that reproduce the train.",
+                   "float64", unit=DIMENSIONLESS, required=False),
+            column("validation_duration", "Recorded window of each member's validation simulation.", "float64",
+                   unit="s", required=False),
+            column("validation_transient", "Simulated time discarded before the recorded window.", "float64",
+                   unit="s", required=False),
         ],
     )
 

@@ -17,10 +17,23 @@ from nwb_dicpop.containers import DICEstimate, Population
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["VALIDATION_PREFIX", "read_dics", "read_populations", "read_provenance", "table_frame"]
+__all__ = [
+    "POPULATION_OUTCOME_COLUMNS",
+    "VALIDATION_PREFIX",
+    "read_dics",
+    "read_population_outcomes",
+    "read_populations",
+    "read_provenance",
+    "table_frame",
+]
 
 VALIDATION_PREFIX = "validation_"
 """Prefix of the validation columns of PopulationMembers."""
+
+POPULATION_OUTCOME_COLUMNS = (
+    "validation_status", "n_simulated", "n_valid", "yield", "validation_duration", "validation_transient",
+)
+"""Optional columns of ConductancePopulations (ndx-dicpop >= 0.2.0): how the members were validated."""
 
 
 def _column(table: Any, name: str) -> np.ndarray:
@@ -34,6 +47,8 @@ def read_dics(table: Any, ids: np.ndarray) -> DICEstimate:
     unit_ids = ids[np.asarray(table["units"].data[:], dtype=np.int64)]
     threshold = _column(table, "threshold")
     g_f = _column(table, "g_f") if "g_f" in table.colnames else np.full(len(unit_ids), np.nan)
+    # the network's class: "network_class" since ndx-dicpop 0.2.0, "firing_class" in 0.1.0 files
+    classes = _column(table, "network_class" if "network_class" in table.colnames else "firing_class")
     return DICEstimate(
         unit_ids=tuple(int(u) for u in unit_ids),
         model_name=str(table.model_name),
@@ -42,11 +57,12 @@ def read_dics(table: Any, ids: np.ndarray) -> DICEstimate:
         g_u=_column(table, "g_u"),
         g_s_std=_column(table, "g_s_std"),
         g_u_std=_column(table, "g_u_std"),
-        firing_class=tuple(str(v) for v in _column(table, "firing_class")),
+        firing_class=tuple(str(v) for v in classes),
         out_of_distribution=_column(table, "out_of_distribution").astype(bool),
         status=tuple(str(v) for v in _column(table, "status")),
         network_version=str(table.network_version),
         g_f=g_f,
+        **({"g_f_std": _column(table, "g_f_std")} if "g_f_std" in table.colnames else {}),
     )
 
 
@@ -100,6 +116,19 @@ def read_populations(
         for name in validation_names:
             validation[name.removeprefix(VALIDATION_PREFIX)] = _column(members, name)
     return tuple(pops), validation
+
+
+def read_population_outcomes(table: Any, ids: np.ndarray) -> pd.DataFrame | None:
+    """``unit_id`` and the validation columns of ConductancePopulations, or None without them."""
+    import pandas as pd
+
+    present = [name for name in POPULATION_OUTCOME_COLUMNS if name in table.colnames]
+    if not present:
+        return None
+    frame = pd.DataFrame({"unit_id": ids[np.asarray(table["units"].data[:], dtype=np.int64)]})
+    for name in present:
+        frame[name] = _column(table, name)
+    return frame
 
 
 def _column_target(index_column: Any) -> np.ndarray:

@@ -307,10 +307,6 @@ def _progress(args: argparse.Namespace) -> _Progress | None:
 
 
 # --------------------------------------------------------------------------- spike-train input
-_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
-_NWB_SUFFIXES = (".nwb", ".h5", ".hdf5", ".hdf")
-
-
 def _is_remote(source: str) -> bool:
     return "://" in source or source.lower().startswith("dandi:")
 
@@ -359,26 +355,16 @@ def _read_spikes(args: argparse.Namespace, source: str) -> Any:
     s`` reads them as they are without the check.
     """
     import nwb_dicpop as ndp
+    from nwb_dicpop.pipeline import read_recording
 
     _check_input(source, args.command)
-    selection = _selection(args)
     unit = getattr(args, "time_unit", None)
-    sort = bool(getattr(args, "sort", False))
-    nwb_like = _is_remote(source) or Path(source).suffix.lower() in _NWB_SUFFIXES
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if unit else "error", ndp.TimeUnitWarning)
         try:
-            if unit is None or not nwb_like:
-                return ndp.read_spike_trains(source, time_unit=unit, sort=sort, **selection)
-            if unit == "s":
-                return ndp.read_spike_trains(source, sort=sort, **selection)
-            window = selection.pop("window", None)  # seconds: applied after the conversion
-            spikes = ndp.read_spike_trains(source, sort=sort, **selection)
+            return read_recording(source, time_unit=unit, sort=bool(getattr(args, "sort", False)), **_selection(args))
         except ndp.TimeUnitWarning as warning:
             raise CommandError(_time_unit_message(str(warning))) from None
-    spikes = ndp.SpikeTrains([t * 1e-3 for t in spikes.times], spikes.unit_ids, t_start=spikes.t_start * 1e-3,
-                             t_stop=spikes.t_stop * 1e-3, source=spikes.source)
-    return spikes if window is None else ndp.as_spike_trains(spikes, window=window)
 
 
 def _time_unit_message(warning: str) -> str:
@@ -502,7 +488,8 @@ def _estimate_from_table(table: Any, model: str, path: str) -> Any:
     """The DICEstimate of a table written by ``nwb-dicpop infer -o`` (DICs at ``model``'s V_th).
 
     Only the columns population generation reads are taken: :data:`_ESTIMATE_COLUMNS`, and
-    ``firing_class`` and ``out_of_distribution`` when present.
+    ``network_class`` (``firing_class`` in tables written before it existed) and
+    ``out_of_distribution`` when present.
     """
     import numpy as np
 
@@ -514,7 +501,8 @@ def _estimate_from_table(table: Any, model: str, path: str) -> Any:
         raise ValueError(msg)
     spec = ndp.get_model(model)
     n = len(table)
-    classes = table["firing_class"].astype(str).tolist() if "firing_class" in table else ["unknown"] * n
+    column = "network_class" if "network_class" in table else "firing_class"
+    classes = table[column].astype(str).tolist() if column in table else ["unknown"] * n
     flagged = (table["out_of_distribution"].fillna(False).astype(bool).to_numpy() if "out_of_distribution" in table
                else np.zeros(n, dtype=bool))
     return ndp.DICEstimate(
@@ -556,6 +544,34 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+G_F_MEMBERS = 20
+"""Members of the point-estimate population whose mean g_f ``infer`` reports (g_f is set by the
+compensation, not by the spike train: it is the same for every member to 1e-2 or better)."""
+
+
+def _estimate_table(dics: Any, statistics: Any = None, populations: Any = None) -> Any:
+    """A DICEstimate as printed: ``network_class`` (the network's), ``firing_class`` (the ISI-CV rule
+    of the statistics), ``g_f`` only when the network inferred it, and ``g_f_population`` (mean fast
+    DIC of the unit's population members) when populations are given."""
+    import numpy as np
+
+    table = dics.to_dataframe()
+    if "firing_class" in table and "network_class" not in table:
+        table = table.rename(columns={"firing_class": "network_class"})
+    for name in ("g_f", "g_f_std"):  # NaN unless the network infers g_f
+        if name in table and not np.isfinite(table[name].to_numpy(dtype=float)).any():
+            table = table.drop(columns=name)
+    at = list(table.columns).index("network_class")
+    if statistics is not None:
+        classes = dict(zip(statistics["unit_id"], statistics["firing_class"], strict=True))
+        table.insert(at, "firing_class", [classes.get(u, "unknown") for u in table["unit_id"]])
+    if populations is not None:
+        g_f = {p.unit_id: float(np.mean(p.dics[:, 0])) for p in populations}
+        table.insert(list(table.columns).index("g_s"), "g_f_population",
+                     [g_f.get(u, np.nan) for u in table["unit_id"]])
+    return table
+
+
 def _cmd_infer(args: argparse.Namespace) -> int:
     import nwb_dicpop as ndp
 
@@ -563,9 +579,14 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     ndp.get_model(args.model)
     spikes = _read_spikes(args, args.input)
     dics = ndp.infer_dics(spikes, model=args.model, weights=args.weights)
-    table = dics.to_dataframe()
+    statistics = ndp.compute_spike_statistics(spikes).reset_index()
+    point = ndp.generate_unit_populations(dics, n_models=G_F_MEMBERS, seed=0, uncertainty_scale=0.0, thresholds=False)
+    table = _estimate_table(dics, statistics, point.populations)
     _save_table(table, args.output)
-    _emit(args, table.round(3), table.to_dict(orient="records"), repr(dics))
+    title = (f"{dics!r}\nfiring_class: the train's class by the ISI-CV rule; network_class: the network's. "
+             f"g_f_population: derived from the population (mean g_f of {G_F_MEMBERS} members at the inferred "
+             "DICs), not inferred.")
+    _emit(args, table.round(3), table.to_dict(orient="records"), title)
     return EXIT_OK
 
 
@@ -629,7 +650,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.close()
     table = pd.concat(summaries, ignore_index=True)
-    _emit(args, table.round(3), table.to_dict(orient="records"), "Per-unit summary")
+    title = ("Per-unit summary (firing_class: the train's class by the ISI-CV rule; network_class: the network's; "
+             "g_f_population: derived from the population, not inferred; yield: valid / simulated members)")
+    _emit(args, table.round(3), table.to_dict(orient="records"), title)
     return EXIT_OK
 
 
@@ -690,57 +713,34 @@ def _plan_outputs(args: argparse.Namespace, inputs: Sequence[str]) -> list[Path 
 
 def _run_one(args: argparse.Namespace, source: str, spikes: Any, output: Path | None, client: Any,
              progress: _Progress | None) -> Any:
-    """The pipeline on one input's spike trains; returns its summary table with a source column."""
-    import dataclasses
-
+    """The pipeline on one input (read again by it; ``spikes`` are the trains checked before any
+    work); returns its summary table with a source column."""
     import nwb_dicpop as ndp
 
     if progress is not None:
         work = "statistics, DICs, populations" + (", simulation" if args.validate else "")
         progress.begin("units", label=f"{Path(source).name}: {spikes.n_units} units ({work})")
     result = ndp.run_pipeline(
-        spikes, model=args.model, n_models=args.n_models, output=None, validate=args.validate,
-        seed=args.seed, duration=args.duration, transient=args.transient, write=False, scheduler=client,
-        weights=args.weights, uncertainty_scale=args.uncertainty_scale, progress=progress, **_selection(args),
+        source, model=args.model, n_models=args.n_models, output=output, validate=args.validate,
+        seed=args.seed, duration=args.duration, transient=args.transient, max_rounds=args.max_rounds,
+        simulation_budget=args.simulation_budget, validation_rule=args.rule, write=output is not None,
+        overwrite=args.overwrite, scheduler=client, weights=args.weights, uncertainty_scale=args.uncertainty_scale,
+        time_unit=args.time_unit, sort=bool(args.sort), progress=progress, **_selection(args),
     )
-    result = dataclasses.replace(result, source=source)
-    if output is not None:
-        result = dataclasses.replace(result, output=_write_annotated(args, source, output, result))
-        if progress is not None:
-            progress("writing", 1, 1)
     summary = result.summary.copy()
     summary.insert(0, "source", source)
     if not args.quiet and not args.json:
         print(f"{result!r}", file=sys.stderr)
+        if args.validate and len(summary):
+            print(_window_note(summary), file=sys.stderr)
     return summary
 
 
-def _write_annotated(args: argparse.Namespace, source: str, output: Path, result: Any) -> Path:
-    """The annotated copy of ``source``: ``result``'s DICs, populations, statistics, validation, settings.
-
-    The pipeline's own writing step, for trains the command line has read itself (converted
-    with --time-unit, sorted with --sort); the reading options are recorded in the settings.
-    """
-    import numpy as np
-    import pandas as pd
-
-    from nwb_dicpop.nwb import write_results
-
-    frames = []
-    for uid, validation in result.validations.items():
-        frame = validation.members.reset_index(drop=True)
-        frame.insert(0, "member", np.arange(len(frame)))
-        frame.insert(0, "unit_id", uid)
-        frames.append(frame)
-    settings = {**result.settings, "time_unit": args.time_unit or "s", "sort": bool(args.sort)}
-    seeds = {"seed": settings["seed"], "unit_seeds": {str(p.unit_id): p.seed for p in result.populations}}
-    provenance = {"model": settings["model"], "seeds": seeds,
-                  "settings": json.loads(json.dumps(_jsonable(settings)))}
-    return write_results(
-        source, output, dics=result.dics, populations=list(result.populations), statistics=result.statistics,
-        validation=pd.concat(frames, ignore_index=True) if frames else None, provenance=provenance,
-        overwrite=args.overwrite,
-    )
+def _window_note(summary: Any) -> str:
+    """Which windows validated the members, in one line."""
+    windows = summary[["window_duration", "window_transient"]].dropna().drop_duplicates()
+    shown = ", ".join(f"{d:g} s after {t:g} s" for d, t in windows.itertuples(index=False))
+    return f"validation: members simulated for {shown or '-'} (recorded window after the discarded transient)"
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -753,8 +753,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
     results = ndp.read_results(args.path)
     rows = []
     if results.dics is not None:
-        frame = results.dics.to_dataframe()
+        frame = _estimate_table(results.dics, results.statistics if _has_classes(results.statistics) else None,
+                                results.populations)
         by_unit = {p.unit_id: p for p in results.populations}
+        outcomes = {}
+        if results.population_outcomes is not None:
+            outcomes = results.population_outcomes.set_index("unit_id").to_dict(orient="index")
         valid = {}
         if results.validation is not None and "valid" in results.validation:
             valid = results.validation.groupby("unit_id")["valid"].mean().to_dict()
@@ -762,6 +766,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
             population = by_unit.get(record["unit_id"])
             record["n_models"] = 0 if population is None else population.n_models
             record["compensating_set"] = "" if population is None else "+".join(population.compensating_set)
+            outcome = outcomes.get(record["unit_id"])
+            if outcome is not None:  # validated populations (ndx-dicpop >= 0.2.0)
+                record["validation_status"] = outcome.get("validation_status", "")
+                for key in ("n_simulated", "n_valid", "yield"):
+                    record[key] = outcome.get(key, np.nan)
             record["valid_fraction"] = valid.get(record["unit_id"], np.nan)
             if record.get("n_spikes_used", 0) < 0:  # -1: the file does not store it
                 record["n_spikes_used"] = None
@@ -771,8 +780,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
         table = table.drop(columns="n_spikes_used")
     payload = {"source": results.source, "units": rows, "provenance": results.provenance}
     title = f"{results!r}\nmodel: {results.dics.model_name if results.dics else '-'}"
+    if "g_f_population" in table:
+        title += "\ng_f_population: derived from the population (mean g_f of its members), not inferred"
     _emit(args, table.round(3) if len(table) else "(no DIC estimates in this file)", payload, title)
     return EXIT_OK
+
+
+def _has_classes(statistics: Any) -> bool:
+    return statistics is not None and {"unit_id", "firing_class"} <= set(statistics.columns)
 
 
 def _cmd_make_training_data(args: argparse.Namespace) -> int:
@@ -798,13 +813,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
         options["learning_rate"] = args.learning_rate
     card_path = train(
         args.model, list(args.data), args.output, seed=args.seed, epochs=args.epochs, init_weights=args.init_weights,
-        n_threads=args.threads, allow_partial=args.allow_partial, n_chunks=args.n_chunks, **options,
+        n_threads=args.threads, allow_partial=args.allow_partial, n_chunks=args.n_chunks,
+        posterior_head=args.posterior_head, **options,
     )
     card = json.loads(Path(card_path).read_text())
     payload = {"card": str(card_path), "validation": card["validation"], "training": card["training"]}
     text = (f"weights: {Path(card_path).with_suffix('.pt')}\ncard: {card_path}\n"
             f"validation MAE g_s {card['validation']['mae_g_s']:.3f}, g_u {card['validation']['mae_g_u']:.3f}, "
             f"class accuracy {card['validation']['class_accuracy']:.4f}")
+    if "posterior" in card:  # --posterior-head: the head's own validation figures
+        payload["posterior"] = {k: v for k, v in card["posterior"].items() if k != "history"}
+        post = card["posterior"]["validation"]
+        text += (f"\nposterior head: energy score {post['energy_score']:.3f} (independent Gaussians "
+                 f"{post['energy_score_gaussian']:.3f}), 90 % coverage g_s {post['coverage90_g_s']:.3f}, "
+                 f"g_u {post['coverage90_g_u']:.3f}")
     _emit(args, text, payload)
     return EXIT_OK
 
@@ -823,7 +845,8 @@ def _cmd_evaluate_network(args: argparse.Namespace) -> int:
     if args.record:
         record_evaluation(resolve_weights(args.model, args.weights), args.record, report)
     rows = [{"condition": name, **{k: metrics.get(k) for k in ("n_trains", "mae_g_s", "mae_g_u", "class_accuracy",
-                                                                "coverage90_g_s", "coverage90_g_u", "ood_fraction")}}
+                                                                "coverage90_g_s", "coverage90_g_u", "ood_fraction",
+                                                                "energy_score", "energy_score_gaussian")}}
             for name, metrics in report.items() if isinstance(metrics, dict) and "mae_g_s" in metrics]
     _emit(args, pd.DataFrame(rows).round(4), report, f"Evaluation of {report['network']} ({args.model})")
     return EXIT_OK
@@ -849,6 +872,18 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         msg = f"must be a positive integer, e.g. 100; got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _budget(text: str) -> float:
+    """argparse type: a finite number >= 1 (a usage error otherwise, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and value >= 1):
+        msg = f"must be a number >= 1 (multiples of --n-models), e.g. 5; got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -948,11 +983,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", required=True, help="model name: stg or da")
     run.add_argument("--n-models", type=_positive_int, default=100, help="members per unit population (default 100)")
     run.add_argument("--validate", action=argparse.BooleanOptionalAction, default=True,
-                     help="simulate every population with Brian2 and score it (default on)")
-    run.add_argument("--duration", type=float, default=2.0,
-                     help="recorded time per member in s, simulated after --transient (default 2)")
-    run.add_argument("--transient", type=float, default=2.0,
-                     help="initial time in s simulated and discarded before --duration (default 2)")
+                     help="simulate members with Brian2 and keep the --n-models that reproduce the unit's train, "
+                          "drawing more if needed (default on); --no-validate: populations without simulation")
+    run.add_argument("--duration", type=float,
+                     help="recorded time per member in s, simulated after --transient (default, per unit: its "
+                          "recording's duration, within 2 to 10 s)")
+    run.add_argument("--transient", type=float,
+                     help="initial time in s simulated and discarded before --duration (default: the model's "
+                          "training transient, 3 s for stg and da)")
+    run.add_argument("--max-rounds", type=_positive_int, default=5,
+                     help="validation rounds at most: draw, simulate, keep the members that reproduce the unit's "
+                          "train (default 5)")
+    run.add_argument("--simulation-budget", type=_budget, default=5.0,
+                     help="members simulated per unit at most, in multiples of --n-models (default 5); a unit "
+                          "with fewer valid members gets status 'partial'")
+    run.add_argument("--rule", choices=["default", "strict"], default="default",
+                     help="validation rule: default (spikes per burst within 40%% or 1 spike, interburst 25%%, "
+                          "intraburst 30%%, tonic frequency 20%%) or strict (every statistic within 20%%)")
     run.add_argument("--write", action=argparse.BooleanOptionalAction, default=True, help="write the annotated NWB file")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.add_argument("--scheduler", help="Dask: 'local' for a LocalCluster, or a scheduler address tcp://HOST:PORT")
@@ -1029,6 +1076,8 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     trn.add_argument("--allow-partial", action="store_true", help="train on the chunks written so far")
     trn.add_argument("--n-chunks", type=int, help="train on the first N finished chunks of each dataset (reproducible)")
+    trn.add_argument("--posterior-head", action="store_true",
+                     help="keep the --init-weights network frozen and fit only its joint-posterior head on --data")
     _common(trn, seed=True)
     trn.set_defaults(func=_cmd_train)
 

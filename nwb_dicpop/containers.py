@@ -474,9 +474,12 @@ class DICEstimate:
     threshold : float
         ``V_th`` (mV) at which the DICs are defined.
     g_s, g_u : ndarray of float, shape (n_units,)
-        Predicted slow and ultraslow DICs (dimensionless); NaN where ``status`` is not "ok".
+        Predicted slow and ultraslow DICs (dimensionless; the network's point estimate); NaN
+        where ``status`` is not "ok".
     g_s_std, g_u_std : ndarray of float, shape (n_units,)
-        One-sigma uncertainty of ``g_s`` and ``g_u``.
+        One-sigma uncertainty of ``g_s`` and ``g_u``: the marginal standard deviations of the
+        joint posterior where the estimate has one (:attr:`has_posterior`), else the sigmas of
+        independent Gaussians around ``g_s``, ``g_u``.
     firing_class : tuple of str
         "spiking", "bursting" or "silent" per unit.
     out_of_distribution : ndarray of bool, shape (n_units,)
@@ -485,10 +488,33 @@ class DICEstimate:
         "ok" or the reason no estimate was made ("silent", "too few spikes", ...).
     network_version : str
     g_f : ndarray of float, shape (n_units,)
-        Fast DIC when known (NaN otherwise: the network does not predict it).
+        Fast DIC when known: inferred by networks with a posterior head (``stg-v4``,
+        ``da-v3``); NaN otherwise.
     n_spikes_used : ndarray of int, shape (n_units,)
         Spikes of each train the estimate is based on (trains longer than the network's
         ``max_spikes`` are cut to their first spikes); -1 when unknown.
+    g_f_std : ndarray of float, shape (n_units,)
+        One-sigma uncertainty of ``g_f`` (NaN when unknown).
+    posterior_weights : ndarray of float, shape (n_units, K)
+        The joint posterior of ``(g_s, g_u)`` per unit: a mixture of ``K`` Gaussians with full
+        covariances in the logit space of the box ``posterior_support``
+        (``z = logit((g - low) / (high - low))`` per DIC; see
+        :mod:`nwb_dicpop.inference.posterior`).  Component weights; ``K = 0`` (shape
+        (n_units, 0)) when the estimate has no joint posterior; NaN rows for units without
+        an estimate.
+    posterior_means : ndarray of float, shape (n_units, K, 2)
+        Component means in logit space.
+    posterior_scale_tril : ndarray of float, shape (n_units, K, 2, 2)
+        Lower Cholesky factors of the component covariances in logit space.
+    posterior_support : tuple of (float, float), or None
+        ``((g_s_low, g_s_high), (g_u_low, g_u_high))``: the box the posterior lives in (the
+        network's training targets); None without a joint posterior.
+
+    Notes
+    -----
+    :meth:`sample` draws from the joint posterior; an estimate without one (networks before
+    ``stg-v4`` / ``da-v3``, or built by hand) draws from independent Gaussians
+    ``N(g_s, g_s_std^2)``, ``N(g_u, g_u_std^2)`` instead.
     """
 
     unit_ids: tuple[Any, ...]
@@ -504,6 +530,11 @@ class DICEstimate:
     network_version: str = ""
     g_f: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_spikes_used: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    g_f_std: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    posterior_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    posterior_means: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2)))
+    posterior_scale_tril: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 2)))
+    posterior_support: tuple[tuple[float, float], tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.unit_ids)
@@ -514,6 +545,9 @@ class DICEstimate:
         object.__setattr__(self, "g_f", _per_unit("g_f", g_f, n))
         used = self.n_spikes_used if np.size(self.n_spikes_used) else np.full(n, -1)
         object.__setattr__(self, "n_spikes_used", _per_unit("n_spikes_used", used, n, np.int64))
+        g_f_std = self.g_f_std if np.size(self.g_f_std) else np.full(n, np.nan)
+        object.__setattr__(self, "g_f_std", _per_unit("g_f_std", g_f_std, n))
+        self._check_posterior(n)
         object.__setattr__(
             self, "out_of_distribution", _per_unit("out_of_distribution", self.out_of_distribution, n, bool)
         )
@@ -529,10 +563,133 @@ class DICEstimate:
         """Number of units."""
         return len(self.unit_ids)
 
+    def _check_posterior(self, n: int) -> None:
+        weights = np.asarray(self.posterior_weights, dtype=np.float64)
+        if weights.size == 0 and weights.shape[0] in (0, n) and self.posterior_support is None:
+            k = 0
+            means, tril = np.zeros((n, 0, 2)), np.zeros((n, 0, 2, 2))
+            weights = np.zeros((n, 0))
+        else:
+            k = weights.shape[1] if weights.ndim == 2 else -1
+            means = np.asarray(self.posterior_means, dtype=np.float64)
+            tril = np.asarray(self.posterior_scale_tril, dtype=np.float64)
+            if weights.shape != (n, k) or means.shape != (n, k, 2) or tril.shape != (n, k, 2, 2) or k < 1:
+                msg = (
+                    f"The posterior parameters must have shapes (n_units, K), (n_units, K, 2), (n_units, K, 2, 2) "
+                    f"with n_units={n}, K >= 1; got {weights.shape}, {means.shape}, {tril.shape}."
+                )
+                raise ValueError(msg)
+            support = np.asarray(self.posterior_support, dtype=np.float64) if self.posterior_support is not None \
+                else np.zeros(0)
+            if support.shape != (2, 2) or not np.all(np.isfinite(support)) or np.any(support[:, 1] <= support[:, 0]):
+                msg = (f"`posterior_support` must be ((g_s_low, g_s_high), (g_u_low, g_u_high)) with low < high; "
+                       f"got {self.posterior_support!r}.")
+                raise ValueError(msg)
+            object.__setattr__(self, "posterior_support", tuple((float(lo), float(hi)) for lo, hi in support))
+        object.__setattr__(self, "posterior_weights", _frozen(weights))
+        object.__setattr__(self, "posterior_means", _frozen(means))
+        object.__setattr__(self, "posterior_scale_tril", _frozen(tril))
+
     @property
     def ok(self) -> np.ndarray:
         """Mask of units with a usable estimate."""
         return np.array([s == "ok" for s in self.status], dtype=bool)
+
+    @property
+    def has_posterior(self) -> bool:
+        """True when the estimate carries a joint posterior (a mixture per unit)."""
+        return self.posterior_weights.shape[1] > 0
+
+    def _posterior_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows drawn from the mixture and rows drawn from independent Gaussians."""
+        point = np.isfinite(self.g_s) & np.isfinite(self.g_u) & self.ok
+        if not self.has_posterior:
+            gaussian = point & np.isfinite(self.g_s_std) & np.isfinite(self.g_u_std)
+            return np.zeros(self.n_units, dtype=bool), gaussian
+        finite = (np.isfinite(self.posterior_weights).all(axis=1) & np.isfinite(self.posterior_means).all(axis=(1, 2))
+                  & np.isfinite(self.posterior_scale_tril).all(axis=(1, 2, 3)))
+        return point & finite, np.zeros(self.n_units, dtype=bool)
+
+    def sample(self, n: int, rng: Any = None) -> np.ndarray:
+        """Draws of ``(g_s, g_u)`` from each unit's posterior.
+
+        Parameters
+        ----------
+        n : int
+            Draws per unit.
+        rng : None, int or numpy.random.Generator
+            Same seed, same draws.
+
+        Returns
+        -------
+        ndarray of float, shape (n_units, n, 2)
+            ``[..., 0]`` is ``g_s``, ``[..., 1]`` is ``g_u``.  From the joint posterior (inside
+            ``posterior_support``) when the estimate has one; otherwise from independent
+            Gaussians ``N(g_s, g_s_std^2)``, ``N(g_u, g_u_std^2)`` (unbounded).  NaN for units
+            without an estimate (``status`` not "ok", e.g. silent trains).
+
+        Examples
+        --------
+        >>> import numpy as np, nwb_dicpop as ndp
+        >>> est = ndp.infer_dics([np.arange(0.0, 3.0, 0.1)], model="stg")  # doctest: +SKIP
+        >>> est.sample(500, rng=0).shape  # doctest: +SKIP
+        (1, 500, 2)
+        """
+        from nwb_dicpop._validation import check_positive, normalize_rng
+        from nwb_dicpop.inference.posterior import gaussian_draws, mixture_draws
+
+        check_positive("n", n, integer=True)
+        generator = normalize_rng(rng)
+        out = np.full((self.n_units, int(n), 2), np.nan)
+        mixture, gaussian = self._posterior_rows()
+        if mixture.any():
+            out[mixture] = mixture_draws(
+                self.posterior_weights[mixture], self.posterior_means[mixture], self.posterior_scale_tril[mixture],
+                np.asarray(self.posterior_support), int(n), generator,
+            )
+        if gaussian.any():
+            mean = np.stack([self.g_s, self.g_u], axis=1)[gaussian]
+            std = np.stack([self.g_s_std, self.g_u_std], axis=1)[gaussian]
+            out[gaussian] = gaussian_draws(mean, std, int(n), generator)
+        return out
+
+    def interval(self, level: float = 0.9) -> np.ndarray:
+        """Central marginal credible intervals of ``g_s`` and ``g_u``.
+
+        Parameters
+        ----------
+        level : float
+            Probability mass inside each interval, in (0, 1).
+
+        Returns
+        -------
+        ndarray of float, shape (n_units, 2, 2)
+            ``[unit, dic, (low, high)]`` with ``dic`` 0 for ``g_s`` and 1 for ``g_u``: exact
+            quantiles of the joint posterior's marginals, or ``mean -+ z * std`` for
+            independent Gaussians; NaN for units without an estimate.
+        """
+        from scipy import stats
+
+        from nwb_dicpop.inference.posterior import marginal_quantiles
+
+        if not 0.0 < float(level) < 1.0:
+            msg = f"`level` must be in (0, 1); got {level!r}."
+            raise ValueError(msg)
+        tail = 0.5 * (1.0 - float(level))
+        out = np.full((self.n_units, 2, 2), np.nan)
+        mixture, gaussian = self._posterior_rows()
+        if mixture.any():
+            q = marginal_quantiles(
+                self.posterior_weights[mixture], self.posterior_means[mixture], self.posterior_scale_tril[mixture],
+                np.asarray(self.posterior_support), [tail, 1.0 - tail],
+            )
+            out[mixture] = np.moveaxis(q, 0, -1)
+        if gaussian.any():
+            mean = np.stack([self.g_s, self.g_u], axis=1)[gaussian]
+            std = np.stack([self.g_s_std, self.g_u_std], axis=1)[gaussian]
+            z = stats.norm.ppf(1.0 - tail)
+            out[gaussian] = np.stack([mean - z * std, mean + z * std], axis=-1)
+        return out
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per unit."""
@@ -542,6 +699,7 @@ class DICEstimate:
             {
                 "unit_id": list(self.unit_ids),
                 "g_f": self.g_f,
+                "g_f_std": self.g_f_std,
                 "g_s": self.g_s,
                 "g_u": self.g_u,
                 "g_s_std": self.g_s_std,

@@ -21,8 +21,10 @@ import importlib.resources
 import json
 import logging
 import os
+import re
 import shutil
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +34,10 @@ import numpy as np
 
 from nwb_dicpop._files import atomic_destination
 from nwb_dicpop._results_reader import (
+    POPULATION_OUTCOME_COLUMNS,
     VALIDATION_PREFIX,
     read_dics,
+    read_population_outcomes,
     read_populations,
     read_provenance,
     table_frame,
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXTENSION_NAMESPACE",
+    "READABLE_VERSIONS",
     "DicpopResults",
     "check_output_path",
     "extension_namespace_path",
@@ -60,6 +65,36 @@ EXTENSION_NAMESPACE = "ndx-dicpop"
 MODULE_NAME = "dicpop"
 _NAMESPACE_FILE = "ndx-dicpop.namespace.yaml"
 _PROVENANCE_KEYS = ("model", "seeds", "settings")
+
+READABLE_VERSIONS = ("0.1.0", "0.2.0")
+"""Versions of ndx-dicpop whose files :func:`read_results` reads (files cache the version they
+were written with; newer versions only add optional columns)."""
+
+
+def _older_version_pattern() -> str:
+    versions = "|".join(re.escape(v) for v in READABLE_VERSIONS)
+    return (r"Ignoring the following cached namespace\(s\) because another version is already loaded:\n"
+            rf"{re.escape(EXTENSION_NAMESPACE)} - cached version: (?:{versions}), loaded version: [^\n]*\n"
+            r"The loaded extension")
+
+
+@contextlib.contextmanager
+def _older_versions_accepted() -> Iterator[None]:
+    """Silence pynwb's warning that a file's cached ndx-dicpop (an older, readable version) is ignored.
+
+    pynwb reads a file with the extension version loaded by this package and warns when the
+    file caches another one; for the versions in :data:`READABLE_VERSIONS` that is expected
+    (later versions only add optional columns), so only that warning is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_older_version_pattern(), category=UserWarning)
+        yield
+
+
+# Readers other than read_results (read_spike_trains, Neo, pynapple) open annotated files with the
+# extension loaded by this module: the same notice, for the same compatible versions, is silenced
+# for them too (only this message, only for ndx-dicpop files of a version in READABLE_VERSIONS).
+warnings.filterwarnings("ignore", message=_older_version_pattern(), category=UserWarning)
 
 
 def extension_namespace_path() -> Path:
@@ -124,6 +159,12 @@ class DicpopResults:
         ``model_declaration``, ``seeds`` and ``settings``.
     source : str
         The file read.
+    population_outcomes : pandas.DataFrame or None
+        One row per population whose members were validated: ``unit_id`` and the columns of
+        :data:`~nwb_dicpop._results_reader.POPULATION_OUTCOME_COLUMNS` the file stores
+        (``validation_status``, ``n_simulated``, ``n_valid``, ``yield``, ``validation_duration``,
+        ``validation_transient``); None for files without them (written without validation,
+        or by ndx-dicpop 0.1.0).
     """
 
     dics: DICEstimate | None
@@ -132,6 +173,7 @@ class DicpopResults:
     validation: pd.DataFrame | None
     provenance: dict[str, Any] | None
     source: str = ""
+    population_outcomes: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         parts = [f"dics={self.dics.n_units if self.dics else 0} units",
@@ -152,6 +194,7 @@ def write_results(
     populations: Population | Sequence[Population] | None = None,
     statistics: pd.DataFrame | None = None,
     validation: pd.DataFrame | None = None,
+    population_outcomes: pd.DataFrame | None = None,
     provenance: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     in_place: bool = False,
@@ -167,7 +210,9 @@ def write_results(
         Where to write.  Default: ``<stem>_dicpop.nwb`` next to the input (or the input itself
         with ``in_place=True``).
     dics : DICEstimate, optional
-        Per-unit DIC estimates; their ``unit_ids`` must be ids of the Units table.
+        Per-unit DIC estimates; their ``unit_ids`` must be ids of the Units table.  The
+        network's class (``dics.firing_class``) is stored as ``network_class``; the class of
+        the spike train (ISI-CV rule) belongs to ``statistics``.
     populations : Population or sequence of Population, optional
         One population per unit (``unit_id`` set, e.g. by ``generate_populations(...,
         unit_ids=...)``), all of the same model.  Different units may use different
@@ -179,6 +224,12 @@ def write_results(
         One row per simulated population member with ``unit_id`` and ``member`` (index within
         its population) columns, then the outcome and statistics columns, stored as
         ``validation_<name>`` columns of the member table.  Needs ``populations``.
+    population_outcomes : pandas.DataFrame, optional
+        One row per population (``unit_id`` column) with any of the columns
+        ``validation_status``, ``n_simulated``, ``n_valid``, ``yield``,
+        ``validation_duration``, ``validation_transient`` (how its members were validated,
+        as :func:`~nwb_dicpop.run_pipeline` reports them); stored as columns of
+        ConductancePopulations.  Needs ``populations``.
     provenance : mapping, optional
         Keys ``"model"`` (a NeuronModel, a model name or a JSON-able declaration; default the
         model of the results), ``"seeds"`` and ``"settings"`` (JSON-able).  Software version and
@@ -208,10 +259,11 @@ def write_results(
     source = Path(source_path)
     output = _check_paths(source, output_path, overwrite=overwrite, in_place=in_place)
     pops = _check_inputs(dics, populations, statistics, validation, provenance)
+    outcomes = _check_outcomes(population_outcomes, pops)
     _check_existing_results(source, overwrite=overwrite)
     with atomic_destination(output) as tmp:
         shutil.copyfile(source, tmp)
-        _annotate(tmp, source, dics, pops, statistics, validation, provenance, overwrite)
+        _annotate(tmp, source, dics, pops, statistics, validation, outcomes, provenance, overwrite)
     logger.info("Wrote dicpop results to %s", output)
     return output
 
@@ -390,6 +442,35 @@ def _check_inputs(
     return pops
 
 
+def _check_outcomes(outcomes: Any, pops: list[Population]) -> dict[Any, dict[str, Any]] | None:
+    """``population_outcomes`` as ``{unit id: {column: value}}``, checked against the populations."""
+    if outcomes is None:
+        return None
+    if type(outcomes).__name__ != "DataFrame":
+        msg = f"`population_outcomes` must be a pandas DataFrame; got {type(outcomes).__name__}."
+        raise TypeError(msg)
+    if not pops:
+        msg = "`population_outcomes` describes populations; pass the `populations` too."
+        raise ValueError(msg)
+    if "unit_id" not in outcomes.columns:
+        msg = f"`population_outcomes` needs a 'unit_id' column; it has {list(outcomes.columns)}."
+        raise ValueError(msg)
+    unknown = [c for c in outcomes.columns if c != "unit_id" and c not in POPULATION_OUTCOME_COLUMNS]
+    if unknown:
+        msg = (f"`population_outcomes` has unknown columns {unknown}; the extension stores "
+               f"{list(POPULATION_OUTCOME_COLUMNS)}.")
+        raise ValueError(msg)
+    rows = {_key(u): row for u, row in zip(outcomes["unit_id"], outcomes.to_dict(orient="records"), strict=True)}
+    if len(rows) != len(outcomes):
+        msg = "`population_outcomes` has several rows for the same unit_id."
+        raise ValueError(msg)
+    extra = sorted(set(rows) - {_key(p.unit_id) for p in pops}, key=str)
+    if extra:
+        msg = f"`population_outcomes` has rows for units {extra[:5]} that have no population."
+        raise ValueError(msg)
+    return rows
+
+
 def _annotate(
     path: Path,
     source: Path,
@@ -397,6 +478,7 @@ def _annotate(
     pops: list[Population],
     statistics: pd.DataFrame | None,
     validation: pd.DataFrame | None,
+    outcomes: dict[Any, dict[str, Any]] | None,
     provenance: Mapping[str, Any] | None,
     overwrite: bool,
 ) -> None:
@@ -419,7 +501,7 @@ def _annotate(
     except OSError as err:
         msg = f"`source_path` {str(source)!r} could not be opened; it is corrupt or truncated ({err})."
         raise ValueError(msg) from err
-    with NWBHDF5IO(str(path), "a") as io:
+    with _older_versions_accepted(), NWBHDF5IO(str(path), "a") as io:
         try:
             nwbfile = io.read()
         except Exception as err:  # pynwb/hdmf raise many types on broken files
@@ -441,7 +523,7 @@ def _annotate(
         if dics is not None:
             module.add(_dic_table(dics, units, rows_of))
         if pops:
-            population_table = _population_table(pops, units, rows_of)
+            population_table = _population_table(pops, units, rows_of, outcomes)
             module.add(population_table)
             module.add(_member_table(pops, population_table, units, rows_of, validation))
         if statistics is not None:
@@ -498,13 +580,17 @@ def _dic_table(dics: DICEstimate, units: Any, rows_of: _UnitRows) -> Any:
     columns = [_region("units", rows, units, "Row of the Units table each estimate belongs to.")]
     if np.any(np.isfinite(dics.g_f)):
         columns.append(_vector("g_f", dics.g_f, "Fast DIC at V_th (dimensionless)."))
+    g_f_std = getattr(dics, "g_f_std", None)
+    if g_f_std is not None and np.any(np.isfinite(g_f_std)):
+        columns.append(_vector("g_f_std", np.asarray(g_f_std, dtype=np.float64), "One-sigma uncertainty of g_f."))
     columns += [
         _vector("g_s", dics.g_s, "Slow DIC at V_th (dimensionless)."),
         _vector("g_u", dics.g_u, "Ultraslow DIC at V_th (dimensionless)."),
         _vector("g_s_std", dics.g_s_std, "One-sigma uncertainty of g_s."),
         _vector("g_u_std", dics.g_u_std, "One-sigma uncertainty of g_u."),
         _vector("threshold", np.full(dics.n_units, dics.threshold), "Threshold voltage V_th (mV)."),
-        _vector("firing_class", list(dics.firing_class), "'spiking', 'bursting' or 'silent'."),
+        _vector("network_class", list(dics.firing_class),
+                "Firing class predicted by the network ('spiking', 'bursting'; 'silent' below 3 spikes)."),
         _vector("out_of_distribution", dics.out_of_distribution, "True outside the network's training support."),
         _vector("status", list(dics.status), "'ok' or why no estimate was made."),
     ]
@@ -518,7 +604,20 @@ def _dic_table(dics: DICEstimate, units: Any, rows_of: _UnitRows) -> Any:
     )
 
 
-def _population_table(pops: list[Population], units: Any, rows_of: _UnitRows) -> Any:
+_OUTCOME_DESCRIPTIONS = {
+    "validation_status": ("'ok': every requested member reproduces the unit's train; 'partial': the validation "
+                          "budget ran out and the valid members found are kept."),
+    "n_simulated": "Members simulated to find the valid ones, all rounds together.",
+    "n_valid": "Simulated members that reproduced the unit's train.",
+    "yield": "n_valid / n_simulated.",
+    "validation_duration": "Recorded window of the validation simulation (s).",
+    "validation_transient": "Time simulated and discarded before the recorded window (s).",
+}
+
+
+def _population_table(
+    pops: list[Population], units: Any, rows_of: _UnitRows, outcomes: dict[Any, dict[str, Any]] | None = None
+) -> Any:
     from hdmf.common import VectorIndex
 
     rows = rows_of([p.unit_id for p in pops], "`populations`")
@@ -539,6 +638,8 @@ def _population_table(pops: list[Population], units: Any, rows_of: _UnitRows) ->
         _vector("seed", np.array([-1 if p.seed is None else p.seed for p in pops], dtype=np.int64),
                 "Generation seed (-1: none recorded)."),
     ]
+    if outcomes:
+        columns += _outcome_columns(pops, outcomes)
     return ConductancePopulations(
         name="conductance_populations",
         description=f"{len(pops)} degenerate populations of model {pops[0].model_name!r}, one per unit.",
@@ -546,6 +647,22 @@ def _population_table(pops: list[Population], units: Any, rows_of: _UnitRows) ->
         id=_ids(len(pops)),
         columns=columns,
     )
+
+
+def _outcome_columns(pops: list[Population], outcomes: dict[Any, dict[str, Any]]) -> list[Any]:
+    """The validation columns of ConductancePopulations (missing values: "", -1 or NaN)."""
+    present = [name for name in POPULATION_OUTCOME_COLUMNS if any(name in row for row in outcomes.values())]
+    columns = []
+    for name in present:
+        values = [outcomes.get(_key(p.unit_id), {}).get(name) for p in pops]
+        if name == "validation_status":
+            data: Any = ["" if v is None else str(v) for v in values]
+        elif name in ("n_simulated", "n_valid"):
+            data = np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
+        else:
+            data = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+        columns.append(_vector(name, data, _OUTCOME_DESCRIPTIONS[name]))
+    return columns
 
 
 def _member_table(
@@ -759,7 +876,7 @@ def read_results(path: str | os.PathLike[str]) -> DicpopResults:
     if not h5py.is_hdf5(file):
         msg = f"`path` {str(file)!r} is not an HDF5/NWB file."
         raise ValueError(msg)
-    with NWBHDF5IO(str(file), "r") as io:
+    with _older_versions_accepted(), NWBHDF5IO(str(file), "r") as io:
         try:
             nwbfile = io.read()
         except Exception as err:  # pynwb/hdmf raise many types on broken files
@@ -776,10 +893,13 @@ def read_results(path: str | os.PathLike[str]) -> DicpopResults:
         dics = read_dics(module["dic_estimates"], ids) if "dic_estimates" in module.data_interfaces else None
         pops: tuple[Population, ...] = ()
         validation = None
+        outcomes = None
         if "conductance_populations" in module.data_interfaces:
             pops, validation = read_populations(module["conductance_populations"], module["population_members"], ids)
+            outcomes = read_population_outcomes(module["conductance_populations"], ids)
         statistics = None
         if "spike_statistics" in module.data_interfaces:
             statistics = table_frame(module["spike_statistics"], ids)
         provenance = read_provenance(module["provenance"]) if "provenance" in module.data_interfaces else None
-    return DicpopResults(dics, pops, statistics, validation, provenance, source=str(file))
+    return DicpopResults(dics, pops, statistics, validation, provenance, source=str(file),
+                         population_outcomes=outcomes)

@@ -318,3 +318,100 @@ def test_unexpected_errors_are_one_message_unless_traceback_is_asked(monkeypatch
     assert "--traceback" in err
     with pytest.raises(RuntimeError, match="solver diverged"):
         main([*argv, "--traceback"])
+
+
+# --------------------------------------------------------------------------- run/infer/show: classes, g_f, yield, window
+
+
+@pytest.fixture(scope="module")
+def stand_in_weights(tmp_path_factory):
+    from nwb_dicpop.testing.network import write_mock_weights
+
+    return write_mock_weights(tmp_path_factory.mktemp("weights"), model="stg")
+
+
+def _tonic_recording(folder):
+    import numpy as np
+
+    from nwb_dicpop.testing import write_mock_nwb
+
+    return write_mock_nwb(folder / "session.nwb", {0: np.arange(0.05, 3.0, 0.1), 1: np.array([1.0])}, duration=3.0)
+
+
+def test_run_writes_validated_populations_with_their_yield_and_says_which_window(tmp_path, capsys,
+                                                                                 stand_in_weights):
+    import nwb_dicpop as ndp
+
+    source = _tonic_recording(tmp_path)
+    out = tmp_path / "annotated.nwb"
+    assert main(["run", str(source), "-o", str(out), "--model", "stg", "--n-models", "2", "--duration", "0.5",
+                 "--transient", "0.5", "--max-rounds", "2", "--simulation-budget", "2", "--weights",
+                 str(stand_in_weights), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    first = rows[0]
+    assert {"firing_class", "network_class", "g_f_population", "n_simulated", "n_valid", "yield",
+            "window_duration", "window_transient"} <= set(first)
+    assert "g_f" not in first  # the network does not infer it: no column of NaN
+    assert first["firing_class"] == "spiking"
+    assert first["window_duration"] == 0.5
+    assert first["n_simulated"] <= 4
+    assert first["status"] in ("ok", "partial", "not_reproduced")
+    assert rows[1]["status"] == "silent"
+    results = ndp.read_results(out)
+    assert results.provenance["settings"]["max_rounds"] == 2
+    if first["n_models"]:
+        stored = results.population_outcomes.set_index("unit_id")
+        assert stored.loc[0, "n_simulated"] == first["n_simulated"]
+        assert stored.loc[0, "yield"] == pytest.approx(first["yield"])
+    capsys.readouterr()
+    assert main(["show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "network_class" in shown
+    assert "firing_class" in shown
+    if first["n_models"]:
+        assert "yield" in shown
+        assert "g_f_population: derived from the population" in shown
+    # the human-readable run says which window validated the members
+    again = tmp_path / "again.nwb"
+    assert main(["run", str(source), "-o", str(again), "--model", "stg", "--n-models", "2", "--max-rounds", "1",
+                 "--weights", str(stand_in_weights)]) == 0
+    err = capsys.readouterr().err
+    assert "validation: members simulated for 2.9 s after 3 s" in err  # the recording's 2.95 s, the model's 3 s
+    from nwb_dicpop import cli
+
+    assert not hasattr(cli, "_write_annotated")  # one writing step: run_pipeline's
+
+
+def test_run_budget_options_are_checked(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "x.nwb", "--model", "stg", "--simulation-budget", "0.5"])
+    assert info.value.code == 2
+    assert "must be a number >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "x.nwb", "--model", "stg", "--rule", "lenient"])
+
+
+def test_infer_names_both_classes_and_the_population_g_f(tmp_path, capsys, stand_in_weights):
+    import numpy as np
+
+    import nwb_dicpop as ndp
+    from nwb_dicpop.compensation import unit_seed
+
+    source = _tonic_recording(tmp_path)
+    table = tmp_path / "dics.csv"
+    assert main(["infer", str(source), "--model", "stg", "--weights", str(stand_in_weights), "-o", str(table)]) == 0
+    out = capsys.readouterr().out
+    assert "g_f_population: derived from the population" in out
+    frame = pd.read_csv(table)
+    assert {"firing_class", "network_class", "g_f_population"} <= set(frame.columns)
+    assert "g_f" not in frame.columns
+    assert frame["firing_class"].tolist() == ["spiking", "silent"]
+    dics = ndp.infer_dics(ndp.read_spike_trains(source), model="stg", weights=stand_in_weights)
+    assert frame["network_class"].tolist() == list(dics.firing_class)
+    point = ndp.generate_population("stg", dics.g_s[0], dics.g_u[0], n_models=20, thresholds=False,
+                                    rng=unit_seed(0, 0))
+    assert frame.loc[0, "g_f_population"] == pytest.approx(point.dics[:, 0].mean(), abs=1e-3)
+    assert np.isnan(frame.loc[1, "g_f_population"])
+    # the table feeds populate --dics, which reads the network's class from network_class
+    assert main(["populate", "--model", "stg", "--dics", str(table), "--n-models", "2", "--json"]) == 0
+    assert [r["status"] for r in json.loads(capsys.readouterr().out)] == ["ok", "silent"]

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from nwb_dicpop.inference.data import load_training_data
 from nwb_dicpop.inference.evaluation import evaluate_network
 from nwb_dicpop.inference.network import load_network
 from nwb_dicpop.inference.predict import available_weights, infer_dics, resolve_weights
@@ -48,9 +49,12 @@ def test_weights_on_the_committed_evaluation_set(model):
     recorded = load_network(path).card["evaluation"][f"{model}-test-v1"]["clean"]
     metrics = evaluate_network(DATA / f"{model}-test-v1.npz", weights=path)
     assert metrics["n_trains"] == recorded["n_trains"]
-    # same numbers as recorded in the card (same data, same weights), within float noise
-    for key in ("mae_g_s", "mae_g_u", "mae_g_s_spiking", "mae_g_u_bursting", "class_accuracy",
-                "coverage90_g_s", "coverage90_g_u"):
+    # same numbers as recorded in the card (same data, same weights, same seeded draws), within float noise
+    keys = ["mae_g_s", "mae_g_u", "mae_g_s_spiking", "mae_g_u_bursting", "class_accuracy", "coverage90_g_s",
+            "coverage90_g_u"]
+    if "energy_score" in recorded:
+        keys += ["energy_score", "energy_score_gaussian", "coverage90_gaussian_g_s", "coverage90_gaussian_g_u"]
+    for key in keys:
         assert metrics[key] == pytest.approx(recorded[key], rel=1e-3, abs=1e-3), key
     assert metrics["class_accuracy"] >= ISSUE_TARGETS["class_accuracy"]
     low, high = ISSUE_TARGETS["coverage90"]
@@ -77,6 +81,56 @@ def test_model_card_in_docs_matches_the_shipped_cards(tmp_path):
     assert docs.read_text() == text, "run `nwb-dicpop model-card -o docs/model_card.md`"
     assert main(["model-card", "-o", str(tmp_path / "card.md")]) == 0
     assert (tmp_path / "card.md").read_text() == text
+
+
+@pytest.mark.parametrize("model", SHIPPED)
+def test_default_weights_give_a_joint_posterior(model):
+    """Issue 13: the default networks carry a posterior head inside the training box, and the
+    same point estimates as the network they extend."""
+    from nwb_dicpop.models import get_model
+
+    loaded = load_network(resolve_weights(model))
+    base = loaded.card["encoder_from"]["version"]
+    trains = [t for t in load_training_data(DATA / f"{model}-test-v1.npz").trains(range(60)) if t.size >= 3][:20]
+    est, old = infer_dics(trains, model=model), infer_dics(trains, model=model, weights=base)
+    assert est.has_posterior
+    assert not old.has_posterior
+    np.testing.assert_array_equal(est.g_s, old.g_s)
+    np.testing.assert_array_equal(est.g_u, old.g_u)
+    assert np.isfinite(est.g_f).all()
+    assert (est.g_f_std > 0).all()
+    box = np.array(get_model(model).training.target_box)
+    assert est.posterior_support == tuple(map(tuple, box))
+    draws = est.sample(200, rng=0)
+    assert draws.shape == (len(trains), 200, 2)
+    assert np.all((draws > box[:, 0]) & (draws < box[:, 1]))
+    np.testing.assert_allclose(np.stack([est.g_s_std, est.g_u_std], axis=1), draws.std(axis=1), rtol=0.25)
+    old_draws = old.sample(200, rng=0)  # old weights: independent Gaussians, unbounded
+    assert old_draws.shape == draws.shape
+    np.testing.assert_allclose(old_draws.mean(axis=1), np.stack([old.g_s, old.g_u], 1),
+                               atol=float(4 * old.g_s_std.max() / np.sqrt(200)))
+
+
+@pytest.mark.parametrize("model", SHIPPED)
+def test_posterior_beats_independent_gaussians_on_the_committed_set(model):
+    """The recorded uncertainty figures (issue 13): calibrated intervals, a lower energy score
+    than the independent Gaussians, and no posterior mass outside the training box."""
+    card = load_network(resolve_weights(model)).card
+    clean = card["evaluation"][f"{model}-test-v1"]["clean"]
+    low, high = ISSUE_TARGETS["coverage90"]
+    assert low <= clean["coverage90_g_s"] <= high
+    assert low <= clean["coverage90_g_u"] <= high
+    assert clean["energy_score"] < clean["energy_score_gaussian"]
+    assert clean["gaussian_mass_outside_support"] > 0.0
+    for dic in ("g_s", "g_u"):  # ranks closer to uniform than the Gaussians'
+        assert clean[f"sbc_{dic}"]["chi2"] < clean[f"sbc_gaussian_{dic}"]["chi2"]
+
+
+def test_older_versions_still_load():
+    for version in ("stg-v3", "da-v2"):
+        loaded = load_network(resolve_weights(version.split("-")[0], version))
+        assert loaded.network.posterior is None
+        assert loaded.network.config.posterior_components == 0
 
 
 def test_networks_without_burst_inputs_still_load():

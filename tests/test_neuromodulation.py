@@ -203,7 +203,7 @@ def test_bad_arguments(kwargs: dict, error: type, match: str) -> None:
 
 def test_estimates_of_different_models() -> None:
     dics = np.array([-6.0, -4.0, 5.0])
-    with pytest.raises(ValueError, match="of model 'da'.*one model"):
+    with pytest.raises(ValueError, match=r"of model 'da'.*one model"):
         ndp.analyze_neuromodulation(_estimate(dics), _estimate(dics, model="da"), model="stg")
 
 
@@ -311,7 +311,7 @@ def test_track_dics_bad_input() -> None:
 
 # --------------------------------------------------------------------------- scenarios + Brian2
 def test_scenarios_are_known_modulations() -> None:
-    scenarios = generate_scenarios("stg", 2, rng=5)
+    scenarios = generate_scenarios("stg", 2, batch_size=8, rng=5)
     assert [s.kind for s in scenarios].count("class-changing") == 1
     for s in scenarios:
         changed = np.flatnonzero(~np.isclose(s.before_conductances, s.after_conductances))
@@ -320,12 +320,12 @@ def test_scenarios_are_known_modulations() -> None:
         assert s.before_times.size >= 5
         assert s.after_times.size >= 5
         assert s.before.n_units == 1
-    again = generate_scenarios("stg", 2, rng=5)
+    again = generate_scenarios("stg", 2, batch_size=8, rng=5)
     assert [s.subset for s in again] == [s.subset for s in scenarios]
 
 
 def test_validated_analysis_of_a_scenario() -> None:
-    (scenario,) = generate_scenarios("stg", 1, class_changing_fraction=1.0, rng=11)
+    (scenario,) = generate_scenarios("stg", 1, class_changing_fraction=1.0, batch_size=8, rng=11)
     result = ndp.analyze_neuromodulation(scenario.before, scenario.after, model="stg", n_models=40,
                                          validate=True, n_simulated=4, subsets=["A", "CaS", "H", "A+H"], rng=0)
     simulated = result.ranking["n_simulated"] > 0
@@ -350,3 +350,106 @@ def test_ground_truth_accuracy(model: str) -> None:
             hits += scenario.subset_name in first and len(first) <= 3
     assert detectable >= 2
     assert hits / detectable >= 0.3
+
+
+# --------------------------------------------------------------------------- figures
+def test_figures(tmp_path, neuron: np.ndarray) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nwb_dicpop import plotting
+
+    before, after = _dics(neuron), _dics(_modulated(neuron, {"H": 2.5}))
+    result = ndp.analyze_neuromodulation(_estimate(before), _estimate(after), model="stg", n_models=30, rng=0)
+    m = modulation_map(result.before_population, "H", g_s_values=np.linspace(-10, 5, 16),
+                       g_u_values=np.linspace(0, 20, 21))
+    plotting.plot_modulation_map(m, after=(after[1], after[2]), moved=result.moved["H"], path=tmp_path / "map.png")
+    plotting.plot_ranking(result, path=tmp_path / "ranking.png")
+    plotting.plot_conductances(result, "H", path=tmp_path / "conductances.png")
+    times = SpikeTrains([np.arange(0.0, 12.0, 0.08)], t_start=0.0, t_stop=12.0)
+    trajectory = ndp.track_dics(times, model="stg", window=4.0, step=4.0, n_models=5, rng=0)
+    plotting.plot_trajectory(trajectory, path=tmp_path / "trajectory.png")
+    for name in ("map", "ranking", "conductances", "trajectory"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="not among the moved"):
+        plotting.plot_conductances(result, "Kd")
+    plt.close("all")
+
+
+def test_tie_ranks_are_a_ranking() -> None:
+    """Every subset is ranked once; ranks are competition ranks; no rank holds a subset and
+    one of its supersets (the smaller one is preferred)."""
+    import itertools
+
+    from nwb_dicpop.neuromodulation._ranking import tie_ranks as _tie_ranks
+
+    names = ["Na", "Kd", "CaT", "CaS", "KCa", "A", "H"]
+    subsets = [(n,) for n in names] + list(itertools.combinations(names, 2))
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        equivalent = {(a, b): bool(rng.random() < 0.2) for a in names for b in names}
+        score = {s: rng.normal(0.0, 1.5) for s in subsets}
+        stderr = {s: rng.random() * 0.5 for s in subsets}
+        n_leading = int(rng.integers(0, len(subsets)))
+        order = sorted(subsets[:n_leading], key=lambda s: -score[s]) + sorted(subsets[n_leading:], key=lambda s: -score[s])
+        new_order, ranks, _ = _tie_ranks(order, score, stderr, equivalent, n_leading)
+        assert sorted(new_order) == sorted(order)
+        listed = [ranks[s] for s in new_order]
+        assert listed[0] == 1
+        assert listed == sorted(listed)
+        for s in new_order:
+            assert all(ranks[t] != ranks[s] or not set(s) < set(t) for t in new_order)
+
+
+def test_nwb_recording_windows_and_epochs(tmp_path) -> None:
+    pytest.importorskip("pynwb")
+    from nwb_dicpop.testing import write_mock_nwb
+
+    times = np.concatenate([np.arange(0.05, 10.0, 0.08), 10.0 + np.arange(0.05, 10.0, 0.05)])
+    spikes = SpikeTrains([times, times[::2]], [0, 1], t_start=0.0, t_stop=20.0)
+    path = write_mock_nwb(tmp_path / "cell.nwb", spikes, epochs={"baseline": (0.0, 10.0), "drug": (10.0, 20.0),
+                                                                 "late": (8.0, 20.0)})
+    kwargs = {"model": "stg", "recording": path, "unit": 0, "n_models": 20, "max_subset_size": 1, "rng": 0}
+    by_epoch = ndp.analyze_neuromodulation("baseline", "drug", **kwargs)
+    by_window = ndp.analyze_neuromodulation((0.0, 10.0), (10.0, 20.0), **kwargs)
+    assert by_epoch.before_statistics["n_spikes"] == by_window.before_statistics["n_spikes"] == 125
+    assert by_epoch.after_statistics["spiking_frequency"] == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="overlap"):
+        ndp.analyze_neuromodulation("baseline", "late", **kwargs)
+    with pytest.raises(ValueError, match="outside the recording"):
+        ndp.analyze_neuromodulation((0.0, 10.0), (10.0, 25.0), **kwargs)
+    with pytest.raises(ValueError, match="pass unit="):
+        ndp.analyze_neuromodulation("baseline", "drug", **{**kwargs, "unit": None})
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_neuromodulation.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--model", "stg", "--n-scenarios", "2", "--n-models", "20", "--no-validate",
+         "--oracle"], capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "true first" in result.stdout
+    assert "chance" in result.stdout
+    assert "identifiable" in result.stdout
+
+
+def test_given_fast_dic_enters_the_likelihood(neuron: np.ndarray) -> None:
+    before, after = _dics(neuron), _dics(_modulated(neuron, {"Na": 2.0}))
+    with_f = DICEstimate(
+        unit_ids=(0,), model_name="stg", threshold=-51.0, g_s=[after[1]], g_u=[after[2]], g_s_std=[0.2],
+        g_u_std=[0.2], firing_class=("bursting",), out_of_distribution=[False], status=("ok",), g_f=[after[0]],
+    )
+    result = ndp.analyze_neuromodulation(_estimate(before, 0.2), with_f, model="stg", n_models=40,
+                                         max_subset_size=1, rng=0)
+    assert result.settings["likelihood_rows"] == ["g_f", "g_s", "g_u"]
+    assert result.ranking["subset"].iloc[0] == "Na"  # only Na moves g_f this much
+    blind = ndp.analyze_neuromodulation(_estimate(before, 0.2), _estimate(after, 0.2), model="stg", n_models=40,
+                                        max_subset_size=1, rng=0)
+    assert blind.settings["likelihood_rows"] == ["g_s", "g_u"]

@@ -88,7 +88,7 @@ def assert_dics_equal(a: DICEstimate, b: DICEstimate) -> None:
     assert a.network_version == b.network_version
     assert a.firing_class == b.firing_class
     assert a.status == b.status
-    for name in ("g_f", "g_s", "g_u", "g_s_std", "g_u_std", "out_of_distribution"):
+    for name in ("g_f", "g_f_std", "g_s", "g_u", "g_s_std", "g_u_std", "out_of_distribution"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
@@ -170,9 +170,48 @@ def test_roundtrip_single_parts_and_complete_validation(source, populations, tmp
 
     with_g_f = DICEstimate(unit_ids=(1,), model_name="stg", threshold=-51.0, g_s=[2.0], g_u=[5.0], g_s_std=[0.1],
                            g_u_std=[0.2], firing_class=("spiking",), out_of_distribution=[True], status=("ok",),
-                           g_f=[-4.5])
+                           g_f=[-4.5], g_f_std=[0.3])
     results = read_results(write_results(source, tmp_path / "gf.nwb", dics=with_g_f))
     assert_dics_equal(results.dics, with_g_f)
+
+
+def test_network_class_and_population_outcomes_roundtrip(source, dics, populations, statistics):
+    import h5py
+
+    outcomes = pd.DataFrame({
+        "unit_id": [0, 3], "validation_status": ["ok", "partial"], "n_simulated": [4, 15], "n_valid": [4, 2],
+        "yield": [1.0, 2 / 15], "validation_duration": [9.0, 9.0], "validation_transient": [3.0, 3.0],
+    })
+    out = write_results(source, dics=dics, populations=populations, statistics=statistics,
+                        population_outcomes=outcomes)
+    with h5py.File(out, "r") as handle:
+        table = handle["processing/dicpop/dic_estimates"]
+        assert "network_class" in table
+        assert "firing_class" not in table  # one meaning of firing_class: the spike statistics' one
+        assert handle["processing/dicpop/spike_statistics/firing_class"].shape == (4,)
+        assert handle["processing/dicpop/conductance_populations/yield"].attrs["unit"] == "dimensionless"
+        assert handle["processing/dicpop/conductance_populations/validation_duration"].attrs["unit"] == "s"
+    results = read_results(out)
+    assert_dics_equal(results.dics, dics)  # the network's class comes back as DICEstimate.firing_class
+    frame = results.population_outcomes.set_index("unit_id")
+    assert list(frame.index) == [0, 1, 3]
+    assert frame.loc[0, "validation_status"] == "ok"
+    assert frame.loc[1, "validation_status"] == ""  # a population without a row: missing values
+    assert frame.loc[1, "n_simulated"] == -1
+    assert np.isnan(frame.loc[1, "yield"])
+    assert frame.loc[3, "n_valid"] == 2
+    assert frame.loc[3, "yield"] == pytest.approx(2 / 15)
+    import pynwb
+
+    assert pynwb.validate(path=str(out)) == []
+    with pytest.raises(ValueError, match="unknown columns"):
+        write_results(source, source.parent / "x.nwb", populations=populations,
+                      population_outcomes=outcomes.assign(spare=1))
+    with pytest.raises(ValueError, match="have no population"):
+        write_results(source, source.parent / "y.nwb", populations=populations,
+                      population_outcomes=outcomes.assign(unit_id=[0, 2]))
+    with pytest.raises(ValueError, match="pass the `populations` too"):
+        write_results(source, source.parent / "z.nwb", dics=dics, population_outcomes=outcomes)
 
 
 def test_file_layout_units_attributes_and_links(source, dics, populations):
@@ -418,6 +457,9 @@ def test_conductance_column_requires_unit():
 # --------------------------------------------------------------------------- back compatibility
 
 
+# read_spike_trains opens the file with pynwb directly; under pytest's "error" filter the notice that
+# the cached 0.1.0 namespace is ignored (silenced for users by nwb_dicpop.nwb) must be allowed here
+@pytest.mark.filterwarnings("ignore:Ignoring the following cached namespace:UserWarning")
 def test_frozen_0_1_0_file_reads(tmp_path):
     """A file written by ndx-dicpop 0.1.0 (tests/data/make_frozen_files.py) stays readable."""
     path = tmp_path / "ndx-dicpop_0.1.0.nwb"
@@ -437,6 +479,22 @@ def test_frozen_0_1_0_file_reads(tmp_path):
     assert results.statistics["firing_rate"].tolist() == expected["statistics"]["firing_rate"]
     assert results.provenance["software_version"] == "0.1.0"
     assert read_spike_trains(path).n_spikes.tolist() == expected["n_spikes"]
+    # 0.1.0 stored the network's class as "firing_class": it is read as the network's class
+    assert results.dics.firing_class[1] == "silent"
+    assert set(results.dics.firing_class) <= {"spiking", "bursting", "silent"}
+    assert results.population_outcomes is None  # no validation columns in 0.1.0
+
+
+def test_frozen_0_1_0_file_reads_without_warnings(tmp_path):
+    """Reading a 0.1.0 file with the 0.2.0 extension loaded is expected: read_results says nothing."""
+    import warnings
+
+    path = tmp_path / "old.nwb"
+    with gzip.open(DATA / "ndx-dicpop_0.1.0.nwb.gz", "rb") as packed, path.open("wb") as unpacked:
+        shutil.copyfileobj(packed, unpacked)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_results(path).dics is not None
 
 
 # --------------------------------------------------------------------------- packaging
@@ -471,4 +529,4 @@ def test_wheel_ships_and_loads_the_extension(tmp_path):
                          env=env, timeout=300).stdout.split()
     assert out[0].startswith(str(env_dir))  # the installed package, not the repository
     assert out[1] == str(Path(site) / "nwb_dicpop" / "extensions" / "ndx-dicpop.namespace.yaml")
-    assert out[2] == "0.1.0"
+    assert out[2] == "0.2.0"

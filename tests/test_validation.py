@@ -150,3 +150,79 @@ def test_van_rossum_ratio_of_a_periodic_train_to_itself_is_exactly_zero():
     assert reference == 0.0
     assert ratios[0] == 0.0
     assert np.isinf(ratios[1])
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+def test_default_rule_tolerates_what_trains_at_the_same_dics_differ_by_and_strict_does_not():
+    from nwb_dicpop.validation import RULES
+
+    observed = _bursts(8, 3, 0.01, 0.5)  # 3 spikes per burst, 2 Hz
+    members = [
+        _bursts(8, 4, 0.01, 0.5),    # one spike more per burst: 33 % but one spike
+        _bursts(8, 3, 0.013, 0.5),   # intraburst frequency 23 % lower (3 / 0.026 s against 3 / 0.02 s)
+        _bursts(8, 3, 0.01, 0.45),   # interburst frequency 11 % higher
+        _bursts(8, 5, 0.01, 0.5),    # two spikes more per burst: 67 %
+        _bursts(8, 3, 0.01, 0.7),    # interburst frequency 29 % lower
+    ]
+    default = ndp.validate_population(observed, _result(members, duration=6.0))
+    strict = ndp.validate_population(observed, _result(members, duration=6.0), rule="strict")
+    assert list(default.members["valid"]) == [True, True, True, False, False]
+    assert list(strict.members["valid"]) == [False, False, True, False, False]
+    assert default.criteria == RULES["default"]
+    assert strict.criteria == RULES["strict"]
+    assert "spikes_per_burst within 40% or 1 spike(s)" in default.rule
+    assert "rule 'strict'" in strict.rule
+    assert default.members.loc[0, "error_spikes_per_burst"] == pytest.approx(1 / 3)
+    # one tolerance for every statistic (the former argument) is the strict rule at that tolerance
+    again = ndp.validate_population(observed, _result(members, duration=6.0), max_relative_error=0.2)
+    assert list(again.members["valid"]) == list(strict.members["valid"])
+
+
+def test_a_statistic_left_out_of_the_rule_is_reported_not_used():
+    from nwb_dicpop.validation import ValidationRule
+
+    observed = _bursts(8, 3, 0.01, 0.5)
+    slow_bursts = _bursts(8, 3, 0.02, 0.5)  # intraburst frequency halved
+    without = ValidationRule(intraburst_frequency=None, name="no intraburst")
+    result = ndp.validate_population(observed, _result([slow_bursts]), rule=without)
+    assert bool(result.members.loc[0, "valid"])
+    assert result.members.loc[0, "error_intraburst_frequency"] == pytest.approx(0.5)
+    assert "intraburst_frequency" not in result.rule
+    assert not ndp.validate_population(observed, _result([slow_bursts])).members.loc[0, "valid"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rule": "lenient"}, r"`rule` must be one of \['default', 'strict'\]"),
+        ({"max_relative_error": -1.0}, "max_relative_error"),
+        ({"max_van_rossum_ratio": 0}, "max_van_rossum_ratio"),
+    ],
+)
+def test_bad_rules(kwargs, match):
+    observed = np.arange(0.1, 2.0, 0.1)
+    with pytest.raises(ValueError, match=match):
+        ndp.validate_population(observed, _result([observed]), **kwargs)
+
+
+def test_bad_rule_settings():
+    from nwb_dicpop.validation import ValidationRule
+
+    with pytest.raises(ValueError, match="positive number or None"):
+        ValidationRule(interburst_frequency=0.0)
+    with pytest.raises(ValueError, match="spikes_per_burst_count"):
+        ValidationRule(spikes_per_burst_count=-1)
+
+
+def test_default_window_is_the_recording_within_limits_after_the_model_transient():
+    from nwb_dicpop.validation import validation_window
+
+    truth = ndp.generate_population("stg", 4.0, 5.0, n_models=2, rng=1, thresholds=False)
+    observed = ndp.simulate_population(truth.conductances[:1], model="stg", duration=2.5, transient=3.0)
+    result = ndp.validate_population(observed.spike_times[0], truth)
+    expected = validation_window(float(observed.spike_times[0][-1]), "stg")  # an array: 0 to its last spike
+    assert (result.simulation.duration, result.simulation.transient) == expected
+    assert expected[1] == 3.0
+    assert bool(result.members.loc[0, "valid"])

@@ -15,6 +15,9 @@ predict
     :func:`~nwb_dicpop.inference.predict.infer_dics`, the public entry point.
 evaluation
     Accuracy, calibration and robustness metrics of a trained network.
+posterior
+    The joint (g_s, g_u) posterior (a logit-space Gaussian mixture): sampling, moments,
+    quantiles, the energy score and simulation-based-calibration ranks (numpy only).
 
 Only ``network``, ``training``, ``predict`` and ``evaluation`` import torch; importing this
 package itself imports nothing heavy.

@@ -1,9 +1,15 @@
 """Accuracy, calibration and robustness metrics of a trained DIC network.
 
 Metrics (issue 4): mean absolute error of ``g_s`` and ``g_u`` overall and split by the true
-firing class, spiking-vs-bursting accuracy, coverage of the nominal 90 % intervals
-(``mean +- 1.645 std``), fraction flagged out of distribution; robustness under spike jitter,
-spike deletion, and on Poisson trains.
+firing class, spiking-vs-bursting accuracy, coverage of the nominal 90 % intervals, fraction
+flagged out of distribution; robustness under spike jitter, spike deletion, and on Poisson
+trains.
+
+Uncertainty metrics (issue 13; :func:`~nwb_dicpop.inference.posterior.calibration_report`):
+coverage of the central 90 % (and 50 %) marginal intervals of the network's posterior (the
+joint posterior for networks with a posterior head, else ``mean +- 1.645 std``), the energy
+score of the posterior and of today's independent Gaussians (``N(mean, std^2)`` of the sigma
+head) with their ratio, and simulation-based calibration rank histograms per DIC.
 """
 
 from __future__ import annotations
@@ -43,8 +49,10 @@ def evaluate_network(
     batch_size: int = 1024,
     max_spikes: int | None = None,
     rng: int | np.random.Generator | None = 0,
-) -> dict[str, float]:
-    """Accuracy metrics of a network on labelled trains.
+    posterior_metrics: bool = True,
+    n_draws: int = 199,
+) -> dict[str, Any]:
+    """Accuracy and calibration metrics of a network on labelled trains.
 
     Parameters
     ----------
@@ -62,14 +70,24 @@ def evaluate_network(
         As in :func:`~nwb_dicpop.inference.predict.infer_dics`.
     rng : None, int or numpy.random.Generator
         Seeds the perturbations.
+    posterior_metrics : bool
+        Also compute the energy scores and rank histograms (a few seconds per 1,000 trains).
+    n_draws : int
+        Posterior draws per train for the energy score and the ranks (seeded, seed 0).
 
     Returns
     -------
     dict
         ``n_trains``, ``n_silent``, ``mae_g_s``, ``mae_g_u``, ``mae_g_s_spiking``,
         ``mae_g_u_spiking``, ``mae_g_s_bursting``, ``mae_g_u_bursting``, ``class_accuracy``,
-        ``coverage90_g_s``, ``coverage90_g_u``, ``mean_std_g_s``, ``mean_std_g_u``,
-        ``ood_fraction``, ``trains_per_second``.
+        ``coverage90_g_s``, ``coverage90_g_u`` (the posterior's central 90 % marginal
+        intervals), ``coverage90_gaussian_g_s``, ``coverage90_gaussian_g_u`` (today's
+        ``mean +- 1.645 std`` of the sigma head), ``mean_std_g_s``, ``mean_std_g_u``,
+        ``ood_fraction``, ``trains_per_second``, ``has_posterior``; with
+        ``posterior_metrics``: ``energy_score``, ``energy_score_gaussian``,
+        ``energy_score_ratio`` (and per true class), ``coverage50_*``, ``interval90_width_*``,
+        ``gaussian_mass_outside_support``, ``sbc_g_s``, ``sbc_g_u`` (rank histograms) and
+        ``sbc_n_draws`` (see :func:`~nwb_dicpop.inference.posterior.calibration_report`).
     """
     if not isinstance(data, TrainingSet):
         data = load_training_data(data)
@@ -85,9 +103,10 @@ def evaluate_network(
     targets = data.targets[active]
     labels = data.labels[active]
     error = np.abs(out.mean - targets)
-    covered = error <= Z90 * out.std
+    gaussian_std = out.std if out.gaussian_std is None else out.gaussian_std
+    covered = error <= Z90 * gaussian_std
     predicted = np.where(out.p_bursting > 0.5, 2, 1)
-    metrics: dict[str, float] = {
+    metrics: dict[str, Any] = {
         "n_trains": int(active.size),
         "n_silent": int(len(data) - active.size),
         "mae_g_s": float(error[:, 0].mean()),
@@ -95,17 +114,48 @@ def evaluate_network(
         "class_accuracy": float(np.mean(predicted == labels)),
         "coverage90_g_s": float(covered[:, 0].mean()),
         "coverage90_g_u": float(covered[:, 1].mean()),
+        "coverage90_gaussian_g_s": float(covered[:, 0].mean()),
+        "coverage90_gaussian_g_u": float(covered[:, 1].mean()),
         "mean_std_g_s": float(out.std[:, 0].mean()),
         "mean_std_g_u": float(out.std[:, 1].mean()),
         "ood_fraction": float(out.out_of_distribution.mean()),
         "trains_per_second": float(active.size / elapsed) if elapsed > 0 else float("nan"),
+        "has_posterior": bool(out.has_posterior),
     }
+    if out.has_posterior:  # the posterior's own central 90 % intervals
+        from nwb_dicpop.inference.posterior import marginal_quantiles
+
+        low, high = marginal_quantiles(out.weights, out.means, out.scale_tril, out.support, [0.05, 0.95])
+        inside = (targets >= low) & (targets <= high)
+        metrics["coverage90_g_s"], metrics["coverage90_g_u"] = float(inside[:, 0].mean()), float(inside[:, 1].mean())
     for label, name in ((1, "spiking"), (2, "bursting")):
         chosen = labels == label
         metrics[f"n_{name}"] = int(chosen.sum())
         metrics[f"mae_g_s_{name}"] = float(error[chosen, 0].mean()) if chosen.any() else float("nan")
         metrics[f"mae_g_u_{name}"] = float(error[chosen, 1].mean()) if chosen.any() else float("nan")
+    if posterior_metrics and active.size:
+        metrics.update(_uncertainty_metrics(loaded, out, targets, labels, n_draws))
     return metrics
+
+
+def _uncertainty_metrics(
+    loaded: LoadedNetwork, out: Any, targets: np.ndarray, labels: np.ndarray, n_draws: int
+) -> dict[str, Any]:
+    """Energy scores, interval coverage and SBC ranks (seeded draws)."""
+    from nwb_dicpop.inference.posterior import calibration_report
+    from nwb_dicpop.models import available_models, get_model
+
+    support = out.support
+    model = loaded.card.get("model")
+    if support is None and model in available_models() and get_model(model).training is not None:
+        support = np.array(get_model(model).training.target_box, dtype=np.float64)
+    gaussian_std = out.std if out.gaussian_std is None else out.gaussian_std
+    report = calibration_report(
+        targets, mean=out.mean, std=gaussian_std, weights=out.weights, means=out.means, scale_tril=out.scale_tril,
+        support=support, n_draws=n_draws, rng=0, classes={"spiking": labels == 1, "bursting": labels == 2},
+    )
+    # the same exact interval coverage as evaluate_network's own keys
+    return {k: v for k, v in report.items() if k not in ("coverage90_g_s", "coverage90_g_u")}
 
 
 def poisson_trains(

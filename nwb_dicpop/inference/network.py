@@ -33,6 +33,7 @@ training support, calibration, metrics and the SHA-256 of the ``.pt`` file, whic
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -164,7 +165,7 @@ class PosteriorHead(nn.Module):
     """Joint posterior of ``(g_s, g_u)`` and a Gaussian for ``g_f``, from trunk features.
 
     The trunk features are standardised (buffers ``feature_mean``, ``feature_std``) and go
-    through two GELU layers of ``d_hidden``; linear outputs give, per component, a logit
+    through two GELU layers of ``d_hidden`` (input dropout ``dropout`` while training); linear outputs give, per component, a logit
     weight, a mean (2) and a lower Cholesky factor (log diagonal 2, off-diagonal 1) in the
     logit space of the support box ``[support_low, support_high]`` (buffers), and a mean and
     log sigma of ``g_f`` (standardised by ``g_f_mean``, ``g_f_std``; the sigma is multiplied
@@ -172,7 +173,7 @@ class PosteriorHead(nn.Module):
     Cholesky factor (a calibration temperature, 1 unless set after training).
     """
 
-    def __init__(self, d_in: int, n_components: int, d_hidden: int) -> None:
+    def __init__(self, d_in: int, n_components: int, d_hidden: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.n_components = n_components
         self.register_buffer("feature_mean", torch.zeros(d_in))
@@ -183,7 +184,9 @@ class PosteriorHead(nn.Module):
         self.register_buffer("g_f_mean", torch.zeros(()))
         self.register_buffer("g_f_std", torch.ones(()))
         self.register_buffer("g_f_sigma_scale", torch.ones(()))
-        self.body = nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_hidden), nn.GELU())
+        self.body = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_hidden), nn.GELU()
+        )
         self.mixture = nn.Linear(d_hidden, 6 * n_components)
         self.g_f = nn.Linear(d_hidden, 2)
         with torch.no_grad():  # start with broad, equal components around 0 (the box centre)
@@ -237,23 +240,31 @@ class PosteriorHead(nn.Module):
         u = ((g - self.support_low) / (self.support_high - self.support_low)).clamp(margin, 1.0 - margin)
         return torch.log(u) - torch.log1p(-u)
 
-    def moments(self, outputs: dict[str, torch.Tensor], order: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and marginal standard deviation in DIC units, (B, 2) each
-        (tensor Gauss-Hermite rule per component; see
-        :func:`~nwb_dicpop.inference.posterior.mixture_moments`)."""
-        nodes, node_weights = np.polynomial.hermite_e.hermegauss(order)
-        node_weights = node_weights / node_weights.sum()
-        # float64: the variance is a difference of moments of values up to ~20
-        xi = torch.from_numpy(np.stack(np.meshgrid(nodes, nodes, indexing="ij"), -1).reshape(-1, 2))
-        w = torch.from_numpy(np.outer(node_weights, node_weights).reshape(-1))
+    def moments(self, outputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and marginal standard deviation in DIC units, (B, 2) each.
+
+        ``g_d`` depends on ``z_d`` only, so each moment is a one-dimensional Gauss-Hermite
+        integral per component over the component's marginal ``N(mu_d, sigma_d^2)`` (see
+        :func:`~nwb_dicpop.inference.posterior.mixture_moments`); float64, because the
+        variance is a difference of moments of values up to ~20.
+        """
+        nodes, node_weights = _hermite_rule()
         means, tril = outputs["means"].double(), outputs["scale_tril"].double()
-        z = means.unsqueeze(2) + torch.einsum("bkij,pj->bkpi", tril, xi)
-        low, high = self.support_low.double(), self.support_high.double()
+        sd = torch.sqrt((tril * tril).sum(dim=-1))  # (B, K, 2): sqrt of diag(L L^T)
+        z = means.unsqueeze(-1) + sd.unsqueeze(-1) * nodes  # (B, K, 2, P)
+        low, high = self.support_low.double().unsqueeze(-1), self.support_high.double().unsqueeze(-1)
         g = low + (high - low) * torch.sigmoid(z)
-        weights = torch.exp(outputs["log_weights"].double())
-        first = torch.einsum("bk,p,bkpi->bi", weights, w, g)
-        second = torch.einsum("bk,p,bkpi->bi", weights, w, g * g)
+        weights = torch.exp(outputs["log_weights"].double()).unsqueeze(-1)  # (B, K, 1)
+        first = (weights * (g * node_weights).sum(dim=-1)).sum(dim=1)
+        second = (weights * (g * g * node_weights).sum(dim=-1)).sum(dim=1)
         return first, torch.sqrt((second - first * first).clamp_min(0.0))
+
+
+@functools.lru_cache(maxsize=1)
+def _hermite_rule(order: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilists' Gauss-Hermite nodes and weights (normalised to sum 1), float64."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
+    return torch.from_numpy(nodes), torch.from_numpy(weights / weights.sum())
 
 
 class DICNet(nn.Module):

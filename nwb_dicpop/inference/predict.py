@@ -116,7 +116,9 @@ class NetworkOutputs:
     Attributes
     ----------
     mean, std : ndarray of float, shape (n, 2)
-        ``(g_s, g_u)`` and their calibrated one-sigma uncertainty.
+        ``(g_s, g_u)`` (the point head) and their one-sigma uncertainty: the marginal
+        standard deviation of the joint posterior for networks with a posterior head, else the
+        calibrated sigma of the sigma head.
     p_bursting : ndarray of float, shape (n,)
     distance : ndarray of float, shape (n,)
         Mahalanobis distance of the trunk features to the training features.
@@ -124,6 +126,16 @@ class NetworkOutputs:
         Rate (Hz), spikes used, ISI CV.
     n_spikes_used : ndarray of int, shape (n,)
     out_of_distribution : ndarray of bool, shape (n,)
+    gaussian_std : ndarray of float, shape (n, 2)
+        The calibrated sigma of the sigma head (the independent Gaussians of networks without
+        a posterior head; equal to ``std`` for them).
+    weights, means, scale_tril : ndarray or None
+        The joint posterior (shapes (n, K), (n, K, 2), (n, K, 2, 2); logit space of
+        ``support``, see :mod:`~nwb_dicpop.inference.posterior`); None without a posterior head.
+    support : ndarray of float, shape (2, 2), or None
+        ``[[g_s_low, g_s_high], [g_u_low, g_u_high]]`` of the posterior.
+    g_f, g_f_std : ndarray of float, shape (n,)
+        Fast DIC and its one-sigma uncertainty (NaN without a posterior head).
     """
 
     mean: np.ndarray
@@ -133,6 +145,18 @@ class NetworkOutputs:
     summary: np.ndarray
     n_spikes_used: np.ndarray
     out_of_distribution: np.ndarray
+    gaussian_std: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    means: np.ndarray | None = None
+    scale_tril: np.ndarray | None = None
+    support: np.ndarray | None = None
+    g_f: np.ndarray | None = None
+    g_f_std: np.ndarray | None = None
+
+    @property
+    def has_posterior(self) -> bool:
+        """True for networks with a joint-posterior head."""
+        return self.weights is not None
 
 
 def _outside_support(summary: np.ndarray, support: dict[str, Any] | None) -> np.ndarray:
@@ -162,10 +186,13 @@ def predict_arrays(
     n = len(trains)
     lengths = np.array([len(t) for t in trains])
     order = np.argsort(np.minimum(lengths, cap), kind="stable")
-    mean = np.zeros((n, 2))
-    std = np.zeros((n, 2))
-    p_burst = np.zeros(n)
-    distance = np.zeros(n)
+    head = network.posterior
+    k = 0 if head is None else head.n_components
+    arrays = {
+        "mean": np.zeros((n, 2)), "std": np.zeros((n, 2)), "p_bursting": np.zeros(n), "distance": np.zeros(n),
+        "weights": np.zeros((n, k)), "means": np.zeros((n, k, 2)), "scale_tril": np.zeros((n, k, 2, 2)),
+        "posterior_std": np.zeros((n, 2)), "g_f": np.full(n, np.nan), "g_f_std": np.full(n, np.nan),
+    }
     summary = np.zeros((n, 3))
     used = np.zeros(n, dtype=np.int64)
     network.eval()
@@ -173,15 +200,26 @@ def predict_arrays(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             batch = encode_spike_trains([trains[i] for i in idx], max_spikes=cap)
-            m, s, p, d = network.predict(
+            out = network.infer(
                 torch.from_numpy(batch.tokens), torch.from_numpy(batch.mask),
                 torch.from_numpy(network_inputs(batch, network.config.n_summary)),
             )
-            mean[idx], std[idx], p_burst[idx], distance[idx] = m.numpy(), s.numpy(), p.numpy(), d.numpy()
+            for name, value in out.items():
+                if name in arrays:
+                    arrays[name][idx] = value.numpy()
             summary[idx] = batch.summary
             used[idx] = batch.n_spikes_used
+    distance = arrays["distance"]
     ood = _outside_support(summary, loaded.card.get("support")) | (distance > float(network.ood_threshold))
-    return NetworkOutputs(mean, std, p_burst, distance, summary, used, ood)
+    common = (arrays["p_bursting"], distance, summary, used, ood)
+    if head is None:
+        return NetworkOutputs(arrays["mean"], arrays["std"], *common, gaussian_std=arrays["std"],
+                              g_f=arrays["g_f"], g_f_std=arrays["g_f_std"])
+    return NetworkOutputs(
+        arrays["mean"], arrays["posterior_std"], *common, gaussian_std=arrays["std"], weights=arrays["weights"],
+        means=arrays["means"], scale_tril=arrays["scale_tril"], support=head.support.double().numpy(),
+        g_f=arrays["g_f"], g_f_std=arrays["g_f_std"],
+    )
 
 
 def infer_dics(
@@ -215,13 +253,18 @@ def infer_dics(
     Returns
     -------
     DICEstimate
-        Per unit: ``g_s``, ``g_u`` (NaN unless ``status == "ok"``), their one-sigma
-        uncertainty ``g_s_std``, ``g_u_std`` (calibrated so that mean +- 1.645 std covers
-        about 90 % of validation targets), ``firing_class`` ("spiking", "bursting" or
+        Per unit: ``g_s``, ``g_u`` (the point estimate; NaN unless ``status == "ok"``), their
+        one-sigma uncertainty ``g_s_std``, ``g_u_std``, ``firing_class`` ("spiking", "bursting" or
         "silent"), ``out_of_distribution`` (the train's rate, spike count or ISI CV lies outside
         the training support, or its network features are far from the training ones),
         ``status`` ("ok", or "silent" for trains with fewer than 3 spikes), the threshold
-        ``V_th`` (mV) and the network version.
+        ``V_th`` (mV) and the network version.  Networks with a posterior head (``stg-v4``,
+        ``da-v3``, the defaults) also give the joint posterior of ``(g_s, g_u)`` (per-unit
+        mixture parameters; draw from it with :meth:`~nwb_dicpop.DICEstimate.sample`, central
+        intervals with :meth:`~nwb_dicpop.DICEstimate.interval`), ``g_s_std``, ``g_u_std`` as
+        its marginal standard deviations, and the fast DIC ``g_f`` with ``g_f_std``.  Older
+        networks give independent Gaussian sigmas (calibrated so that mean +- 1.645 std
+        covers about 90 % of validation targets) and ``g_f`` NaN.
 
     Raises
     ------
@@ -256,11 +299,18 @@ def infer_dics(
     status = [STATUS_SILENT] * n
     ood = np.zeros(n, dtype=bool)
     used = np.zeros(n, dtype=np.int64)
+    head = loaded.network.posterior
+    k = 0 if head is None else head.n_components
+    g_f = np.full((n, 2), np.nan)
+    weights, means, tril = np.full((n, k), np.nan), np.full((n, k, 2), np.nan), np.full((n, k, 2, 2), np.nan)
     if active.size:
         outputs = predict_arrays(loaded, [spikes.times[i] for i in active], batch_size=batch_size, max_spikes=max_spikes)
         g[active], g_std[active] = outputs.mean, outputs.std
         ood[active] = outputs.out_of_distribution
         used[active] = outputs.n_spikes_used
+        g_f[active, 0], g_f[active, 1] = outputs.g_f, outputs.g_f_std
+        if outputs.has_posterior:
+            weights[active], means[active], tril[active] = outputs.weights, outputs.means, outputs.scale_tril
         for k, i in enumerate(active):
             classes[i] = "bursting" if outputs.p_bursting[k] > 0.5 else "spiking"
             status[i] = STATUS_OK
@@ -283,4 +333,10 @@ def infer_dics(
         status=tuple(status),
         network_version=loaded.version,
         n_spikes_used=used,
+        g_f=g_f[:, 0],
+        g_f_std=g_f[:, 1],
+        posterior_weights=weights,
+        posterior_means=means,
+        posterior_scale_tril=tril,
+        posterior_support=None if head is None else tuple(map(tuple, head.support.double().tolist())),
     )

@@ -46,7 +46,7 @@ from nwb_dicpop.inference.features import (
 )
 from nwb_dicpop.inference.network import DICNet, NetworkConfig, load_network, save_network
 
-__all__ = ["FitResult", "TrainingConfig", "fit_network", "train"]
+__all__ = ["FitResult", "PosteriorConfig", "TrainingConfig", "fit_network", "fit_posterior_head", "train", "train_posterior"]
 
 logger = logging.getLogger(__name__)
 
@@ -479,6 +479,7 @@ def train(
     network_config: NetworkConfig | None = None,
     allow_partial: bool = False,
     n_chunks: int | None = None,
+    posterior_head: bool = False,
     **config: Any,
 ) -> Path:
     """Train the network for ``model`` from generated data and write the weights (CLI hook).
@@ -503,6 +504,9 @@ def train(
         :func:`~nwb_dicpop.inference.data.load_training_data`).
     n_chunks : int, optional
         Train on the first ``n_chunks`` simulation chunks of each dataset only.
+    posterior_head : bool
+        Keep ``init_weights`` frozen and fit only its joint-posterior head
+        (:func:`train_posterior`; ``epochs`` and ``config`` then set :class:`PosteriorConfig`).
     **config
         Any :class:`TrainingConfig` field (``batch_size``, ``learning_rate``,
         ``max_minutes``, ...).
@@ -513,6 +517,14 @@ def train(
         The written ``.json`` card.
     """
     from nwb_dicpop.models import get_model
+
+    if posterior_head:
+        if init_weights is None:
+            msg = "`posterior_head=True` needs `init_weights`: the trained network whose head is fitted."
+            raise ValueError(msg)
+        return train_posterior(model, data_dir, output_weights, base_weights=init_weights, seed=seed,
+                               n_threads=n_threads, allow_partial=allow_partial, n_chunks=n_chunks, epochs=epochs,
+                               **config)
 
     spec = get_model(model)
     paths = [Path(p) for p in (data_dir if isinstance(data_dir, list) else [data_dir])]
@@ -553,6 +565,26 @@ def train(
     return json_path
 
 
+def _posterior_command(model: str, paths: list[Path], stem: Path, base: Path, seed: int, n_threads: int | None,
+                       n_chunks: int | None, config: dict[str, Any]) -> str:
+    """The ``nwb-dicpop train --posterior-head`` command that reproduces a posterior head."""
+    import shlex
+
+    words = ["nwb-dicpop", "train", "--model", model]
+    for path in paths:
+        words += ["--data", str(path)]
+    words += ["-o", str(stem), "--init-weights", str(base), "--posterior-head"]
+    flags = {"epochs": "--epochs", "max_minutes": "--max-minutes", "batch_size": "--batch-size",
+             "learning_rate": "--learning-rate"}
+    words += [item for key, flag in flags.items() if key in config for item in (flag, f"{config[key]:g}")]
+    extra = sorted(set(config) - set(flags))
+    if n_chunks is not None:
+        words += ["--n-chunks", str(n_chunks)]
+    words += ["--seed", str(seed), "--threads", str(n_threads if n_threads is not None else torch.get_num_threads())]
+    command = shlex.join(words)
+    return command if not extra else f"{command}  # and PosteriorConfig({', '.join(f'{k}={config[k]!r}' for k in extra)})"
+
+
 def _manifests(paths: list[Path]) -> list[dict[str, Any]]:
     """The generation settings (``manifest.json``) of each dataset directory, where present."""
     import json
@@ -572,3 +604,416 @@ def _hardware() -> dict[str, Any]:
     return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
             "cuda": bool(torch.cuda.is_available()), "python": platform.python_version()}
+
+
+# --------------------------------------------------------------------------- posterior head
+@dataclass(frozen=True, slots=True)
+class PosteriorConfig:
+    """Settings of :func:`fit_posterior_head` (the joint-posterior head of issue 13).
+
+    Attributes
+    ----------
+    n_components : int
+        Gaussian components of the mixture.
+    hidden : int
+        Width of the head's two hidden layers.
+    dropout : float
+        Dropout on the head's (standardised) input features while training.
+    epochs : int
+        Maximum passes over the training features.
+    batch_size : int
+    learning_rate : float
+        Peak AdamW learning rate (cosine decay to 5 %).
+    weight_decay : float
+    validation_fraction : float
+        Fraction of populations held out (early stopping, calibration, reported metrics).
+    patience : int
+        Epochs without validation improvement before stopping.
+    augmented_copies : int
+        Perturbed copies of every training train added to the clean one (spike jitter,
+        deletion and windows as in :class:`TrainingConfig`), so that the head also sees the
+        wider posteriors of degraded trains.
+    margin : float
+        Targets are clipped to ``[margin, 1 - margin]`` of the support box before the logit.
+    g_f_weight : float
+        Weight of the ``g_f`` Gaussian NLL in the loss (0: no ``g_f`` output is trained).
+    calibrate : bool
+        Afterwards, scale all components' Cholesky factors by the factor that minimises the
+        validation NLL (a temperature; 1 when the head is already calibrated).
+    max_minutes : float or None
+        Wall-clock budget.
+    """
+
+    n_components: int = 8
+    hidden: int = 64
+    dropout: float = 0.1
+    epochs: int = 200
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.15
+    patience: int = 25
+    augmented_copies: int = 1
+    margin: float = 1e-3
+    g_f_weight: float = 1.0
+    calibrate: bool = True
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n_components", "hidden", "epochs", "batch_size", "patience"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("learning_rate", self.learning_rate)
+        if not isinstance(self.augmented_copies, int) or self.augmented_copies < 0:
+            msg = f"`augmented_copies` must be a non-negative integer; got {self.augmented_copies!r}."
+            raise ValueError(msg)
+        if not 0.0 < self.validation_fraction < 1.0:
+            msg = f"`validation_fraction` must be in (0, 1); got {self.validation_fraction!r}."
+            raise ValueError(msg)
+        if not 0.0 <= self.dropout < 1.0:
+            msg = f"`dropout` must be in [0, 1); got {self.dropout!r}."
+            raise ValueError(msg)
+        if not 0.0 < self.margin < 0.5:
+            msg = f"`margin` must be in (0, 0.5); got {self.margin!r}."
+            raise ValueError(msg)
+
+
+@torch.no_grad()
+def _trunk_features(network: DICNet, trains: list[np.ndarray], max_spikes: int, batch_size: int = 1024) -> np.ndarray:
+    """Trunk features (n, d_trunk) of spike trains, computed in length-sorted batches."""
+    network.eval()
+    lengths = np.array([t.size for t in trains])
+    out = np.zeros((len(trains), network.config.d_trunk), dtype=np.float32)
+    for batch in _batches(np.minimum(lengths, max_spikes), batch_size, 1, None):
+        tokens, mask, summary = _tensors([trains[i] for i in batch], max_spikes, network.config.n_summary)
+        out[batch] = network.encode(tokens, mask, summary).numpy()
+    return out
+
+
+def _head_loss(head: Any, outputs: dict[str, torch.Tensor], z: torch.Tensor, g_f: torch.Tensor | None,
+               g_f_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and the per-sample mixture NLL (logit space)."""
+    nll = -head.log_prob(outputs, z)
+    loss = nll.mean()
+    if g_f is not None and g_f_weight > 0:
+        residual = (g_f - outputs["g_f"]) / head.g_f_std
+        log_sigma = outputs["g_f_log_sigma"]
+        loss = loss + g_f_weight * (0.5 * (residual * torch.exp(-log_sigma)) ** 2 + log_sigma).mean()
+    return loss, nll
+
+
+def fit_posterior_head(
+    base: DICNet,
+    data: TrainingSet,
+    *,
+    support: np.ndarray,
+    max_spikes: int,
+    config: PosteriorConfig | None = None,
+    seed: int = 0,
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> FitResult:
+    """Fit a joint-posterior head on the frozen trunk features of ``base`` (issue 13).
+
+    The encoder, the point, sigma and class heads and the OOD detector of ``base`` are copied
+    unchanged (so are the point estimates); only the new
+    :class:`~nwb_dicpop.inference.network.PosteriorHead` is trained, by maximum likelihood
+    of the true ``(g_s, g_u)`` (logit space of ``support``) and ``g_f`` given the features.
+    ``data`` should not be the data ``base`` was trained on: on fresh trains the frozen
+    features are as informative as on a user's recording, so the fitted spread is honest.
+
+    Parameters
+    ----------
+    base : DICNet
+        The trained network (not modified).
+    data : TrainingSet
+        Fresh labelled trains (with ``g_f`` for the ``g_f`` output).
+    support : ndarray, shape (2, 2)
+        ``[[g_s_low, g_s_high], [g_u_low, g_u_high]]``: the model's training target box.
+    max_spikes : int
+        The base network's cap on spikes per train.
+    config : PosteriorConfig, optional
+    seed : int
+        Seeds the split, the augmentation, the initialisation and the batch order.
+    progress : callable, optional
+        Called with each epoch's history entry.
+
+    Returns
+    -------
+    FitResult
+        ``network`` (a new :class:`DICNet` with the head), ``card`` (the ``posterior``
+        section: settings, split, validation metrics) and the per-epoch ``history``.
+    """
+    from nwb_dicpop.inference.posterior import calibration_report, to_latent
+
+    config = config or PosteriorConfig()
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    train_idx, val_idx = _split(data, config.validation_fraction, rng)
+    if train_idx.size < 2 or val_idx.size < 1:
+        msg = f"Not enough non-silent trains to fit the posterior head: {train_idx.size} / {val_idx.size}."
+        raise ValueError(msg)
+    support = np.asarray(support, dtype=np.float64).reshape(2, 2)
+    augment = TrainingConfig(augment_probability=1.0)
+    train_trains = data.trains(train_idx)
+    pieces = [_trunk_features(base, train_trains, max_spikes)]
+    for _ in range(config.augmented_copies):
+        pieces.append(_trunk_features(base, _augment(train_trains, augment, rng), max_spikes))
+    features = np.concatenate(pieces)
+    copies = 1 + config.augmented_copies
+    targets = np.tile(data.targets[train_idx], (copies, 1))
+    val_features = _trunk_features(base, data.trains(val_idx), max_spikes)
+    use_g_f = data.g_f is not None and config.g_f_weight > 0
+    g_f_train = np.tile(data.g_f[train_idx], copies) if use_g_f else None
+    logger.info("posterior head: %d training features (%d copies), %d validation, %.1f s",
+                features.shape[0], copies, val_features.shape[0], time.perf_counter() - start)
+
+    network = DICNet(replace(base.config, posterior_components=config.n_components, posterior_hidden=config.hidden))
+    missing, unexpected = network.load_state_dict(base.state_dict(), strict=False)
+    if unexpected or any(not name.startswith("posterior.") for name in missing):
+        msg = f"Base network does not match: missing {missing}, unexpected {unexpected}."
+        raise ValueError(msg)
+    torch.manual_seed(seed)
+    head = network.posterior
+    head.load_state_dict(type(head)(base.config.d_trunk, config.n_components, config.hidden).state_dict())
+    head.body[0].p = config.dropout
+    head.feature_mean.copy_(torch.from_numpy(features.mean(axis=0)))
+    head.feature_std.copy_(torch.from_numpy(np.maximum(features.std(axis=0), 1e-3)))
+    head.support_low.copy_(torch.from_numpy(support[:, 0].astype(np.float32)))
+    head.support_high.copy_(torch.from_numpy(support[:, 1].astype(np.float32)))
+    if use_g_f:
+        head.g_f_mean.fill_(float(np.mean(data.g_f[train_idx])))
+        head.g_f_std.fill_(float(max(np.std(data.g_f[train_idx]), 1e-3)))
+    for p in network.parameters():
+        p.requires_grad_(False)
+    params = list(head.parameters())
+    for p in params:
+        p.requires_grad_(True)
+
+    x = torch.from_numpy(features)
+    z = torch.from_numpy(to_latent(targets, support, config.margin).astype(np.float32))
+    gf = torch.from_numpy(g_f_train.astype(np.float32)) if use_g_f else None
+    xv = torch.from_numpy(val_features)
+    zv = torch.from_numpy(to_latent(data.targets[val_idx], support, config.margin).astype(np.float32))
+    gfv = torch.from_numpy(data.g_f[val_idx].astype(np.float32)) if use_g_f else None
+
+    optimiser = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(x.shape[0] / config.batch_size)
+    total = steps_per_epoch * config.epochs
+
+    def schedule(step: int) -> float:
+        return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+    best = (math.inf, copy.deepcopy(head.state_dict()), -1)
+    history: list[dict[str, float]] = []
+    stale = 0
+    for epoch in range(config.epochs):
+        head.train()
+        order = torch.from_numpy(rng.permutation(x.shape[0]))
+        running = 0.0
+        for first in range(0, x.shape[0], config.batch_size):
+            idx = order[first : first + config.batch_size]
+            loss, _ = _head_loss(head, head(x[idx]), z[idx], None if gf is None else gf[idx], config.g_f_weight)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            optimiser.step()
+            scheduler.step()
+            running += float(loss.detach()) * idx.numel()
+        head.eval()
+        with torch.no_grad():
+            val_loss, val_nll = _head_loss(head, head(xv), zv, gfv, config.g_f_weight)
+        entry = {"epoch": epoch, "train_loss": running / x.shape[0], "val_loss": float(val_loss),
+                 "val_nll": float(val_nll.mean()), "minutes": (time.perf_counter() - start) / 60}
+        history.append(entry)
+        logger.info("posterior epoch %(epoch)d: train %(train_loss).4f val %(val_loss).4f nll %(val_nll).4f", entry)
+        if progress is not None:
+            progress(entry)
+        if entry["val_loss"] < best[0] - 1e-4:
+            best, stale = (entry["val_loss"], copy.deepcopy(head.state_dict()), epoch), 0
+        else:
+            stale += 1
+        if stale >= config.patience:
+            break
+        if config.max_minutes is not None and entry["minutes"] >= config.max_minutes:
+            break
+    head.load_state_dict(best[1])
+    head.eval()
+    network.eval()
+
+    with torch.no_grad():
+        outputs = head(xv)
+        if config.calibrate:  # temperature of the components' spread, by validation NLL
+            grid = np.exp(np.linspace(np.log(0.6), np.log(2.5), 61))
+            nlls = []
+            for factor in grid:
+                scaled = dict(outputs, scale_tril=outputs["scale_tril"] * float(factor))
+                nlls.append(float(-head.log_prob(scaled, zv).mean()))
+            head.scale_factor.fill_(float(grid[int(np.argmin(nlls))]))
+            outputs = head(xv)
+        if use_g_f:
+            ratio = np.abs(data.g_f[val_idx] - outputs["g_f"].numpy()) / (
+                Z90 * np.exp(outputs["g_f_log_sigma"].numpy()) * float(head.g_f_std))
+            head.g_f_sigma_scale.fill_(float(np.quantile(ratio, 0.9)))
+            outputs = head(xv)
+        val_nll = float(-head.log_prob(outputs, zv).mean())
+        val_mean, val_log_sigma, _ = network.heads(xv)
+        val_std = (torch.exp(val_log_sigma) * network.target_std * network.sigma_scale).numpy()
+    labels = data.labels[val_idx]
+    report = calibration_report(
+        data.targets[val_idx], mean=val_mean.numpy(), std=val_std,
+        weights=torch.exp(outputs["log_weights"]).numpy(), means=outputs["means"].numpy(),
+        scale_tril=outputs["scale_tril"].numpy(), support=support, rng=np.random.default_rng([seed, 1]),
+        classes={"spiking": labels == 1, "bursting": labels == 2},
+    )
+    validation: dict[str, Any] = {"mixture_nll": val_nll, "scale_factor": float(head.scale_factor), **report}
+    validation.update(_rate_reference(data, train_idx, val_idx, max_spikes, seed))
+    if use_g_f:
+        g_f_true = data.g_f[val_idx]
+        g_f_pred = outputs["g_f"].numpy()
+        g_f_std = (torch.exp(outputs["g_f_log_sigma"]) * head.g_f_std * head.g_f_sigma_scale).numpy()
+        prior = float(np.median(data.g_f[train_idx]))
+        validation.update(
+            g_f_mae=float(np.mean(np.abs(g_f_pred - g_f_true))),
+            g_f_mae_prior_median=float(np.mean(np.abs(prior - g_f_true))),
+            g_f_coverage90=float(np.mean(np.abs(g_f_pred - g_f_true) <= Z90 * g_f_std)),
+            g_f_sigma_scale=float(head.g_f_sigma_scale),
+        )
+    # the frozen parts must be bit-identical to the base network's
+    base_state = base.state_dict()
+    for name, value in network.state_dict().items():
+        if not name.startswith("posterior.") and not torch.equal(value, base_state[name]):
+            msg = f"Frozen tensor {name} changed while fitting the posterior head."
+            raise RuntimeError(msg)
+    for p in network.parameters():  # a loaded network's state: every parameter trainable
+        p.requires_grad_(True)
+    card = {
+        "seed": int(seed),
+        "config": asdict(config),
+        "n_train": int(train_idx.size),
+        "n_train_features": int(features.shape[0]),
+        "n_validation": int(val_idx.size),
+        "n_populations": int(np.unique(data.groups).size),
+        "epochs_run": len(history),
+        "best_epoch": int(best[2]),
+        "minutes": round((time.perf_counter() - start) / 60, 2),
+        "torch_threads": torch.get_num_threads(),
+        "support": [[float(v) for v in row] for row in support],
+        "validation": validation,
+    }
+    return FitResult(network, card, history)
+
+
+def _rate_reference(data: TrainingSet, train_idx: np.ndarray, val_idx: np.ndarray, max_spikes: int, seed: int,
+                    k: int = 32) -> dict[str, Any]:
+    """Energy score, on the tonic validation trains, of the rate-only posterior: the true DICs
+    of the ``k`` tonic training trains nearest in log rate (the best a jitter-robust estimator
+    can do on a tonic train; ``docs/identifiability.md``), beside the independent Gaussians."""
+    from nwb_dicpop.inference.posterior import energy_score
+
+    tonic_train = train_idx[data.labels[train_idx] == 1]
+    tonic_val = val_idx[data.labels[val_idx] == 1]
+    if tonic_train.size < k or tonic_val.size == 0:
+        return {}
+    rate_train = np.log(encode_spike_trains(data.trains(tonic_train), max_spikes=max_spikes).summary[:, 0])
+    rate_val = np.log(encode_spike_trains(data.trains(tonic_val), max_spikes=max_spikes).summary[:, 0])
+    order = np.argsort(rate_train)
+    position = np.clip(np.searchsorted(rate_train[order], rate_val), 0, rate_train.size)
+    draws = np.empty((tonic_val.size, k, 2))
+    for row, (value, at) in enumerate(zip(rate_val, position, strict=True)):
+        window = order[max(0, at - k) : at + k]
+        nearest = window[np.argsort(np.abs(rate_train[window] - value), kind="stable")[:k]]
+        draws[row] = data.targets[tonic_train[nearest]]
+    score = energy_score(draws, data.targets[tonic_val], chunk=64)
+    return {"energy_score_rate_knn_spiking": float(score.mean()), "rate_knn_k": int(k),
+            "rate_knn_n_reference": int(tonic_train.size)}
+
+
+def train_posterior(
+    model: str,
+    data_dir: str | Path | list[str | Path],
+    output_weights: str | Path,
+    *,
+    base_weights: str | Path,
+    seed: int = 0,
+    n_threads: int | None = None,
+    allow_partial: bool = False,
+    n_chunks: int | None = None,
+    **config: Any,
+) -> Path:
+    """Fit the joint-posterior head on a shipped network and write new weights (CLI hook:
+    ``nwb-dicpop train --posterior-head --init-weights BASE``).
+
+    The new weights hold the base network unchanged plus the head; their card copies the
+    base card (support, encoder training, data) and adds ``encoder_from`` and a
+    ``posterior`` section (head data, settings, validation metrics, history, command).
+
+    Parameters
+    ----------
+    model : {"stg", "da"}
+    data_dir : path or list of paths
+        Fresh datasets (another seed than the base network's training data).
+    output_weights : path
+        ``<dir>/<model>-v<N>``.
+    base_weights : path
+        The ``.json`` card of the network to extend.
+    seed, n_threads, allow_partial, n_chunks
+        As in :func:`train`.
+    **config
+        Any :class:`PosteriorConfig` field.
+
+    Returns
+    -------
+    Path
+        The written ``.json`` card.
+    """
+    from nwb_dicpop.models import get_model
+
+    spec = get_model(model)
+    if spec.training is None:
+        msg = f"Model {spec.name!r} declares no training protocol, so it has no support box for the posterior."
+        raise ValueError(msg)
+    paths = [Path(p) for p in (data_dir if isinstance(data_dir, list) else [data_dir])]
+    data = load_training_data(paths, allow_partial=allow_partial, n_chunks=n_chunks)
+    if data.model_name != spec.name:
+        msg = f"`data_dir` holds {data.model_name!r} trains but `model` is {model!r}; pass matching ones."
+        raise ValueError(msg)
+    unknown = sorted(set(config) - set(PosteriorConfig.__dataclass_fields__))
+    if unknown:
+        msg = f"Unknown posterior option(s) {unknown}; valid ones are {sorted(PosteriorConfig.__dataclass_fields__)}."
+        raise TypeError(msg)
+    base = load_network(base_weights)
+    if base.card.get("model") != spec.name:
+        msg = f"Base weights {base.path.name} are for model {base.card.get('model')!r}, not {spec.name!r}."
+        raise ValueError(msg)
+    posterior_config = replace(PosteriorConfig(), **config)
+    previous = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
+    try:
+        result = fit_posterior_head(
+            base.network, data, support=np.array(spec.training.target_box, dtype=np.float64),
+            max_spikes=int(base.card["max_spikes"]), config=posterior_config, seed=seed,
+        )
+    finally:
+        torch.set_num_threads(previous)
+    stem = Path(output_weights)
+    if stem.suffix in (".pt", ".json"):
+        stem = stem.with_suffix("")
+    keep = ("model", "max_spikes", "support", "training", "validation", "threshold", "initialised_from", "data",
+            "hardware", "history")
+    card = {key: base.card[key] for key in keep if key in base.card}
+    card.update(
+        version=stem.name,
+        encoder_from={"version": base.version, "sha256": base.card.get("sha256")},
+        posterior={
+            **result.card,
+            "data": {"paths": [str(p) for p in paths], "n_chunks": n_chunks, "n_trains": len(data),
+                     "duration": data.duration, "generation": _manifests(paths)},
+            "hardware": _hardware(),
+            "history": result.history,
+            "command": _posterior_command(model, paths, stem, base.path, seed, n_threads, n_chunks, config),
+        },
+    )
+    _, json_path = save_network(result.network, stem, card=card)
+    return json_path

@@ -3,14 +3,14 @@
 The method is written out in ``docs/neuromodulation.md``; in short, for every candidate
 subset ``S`` of conductances it scores
 
-    log E(S) = log mean_m z_S(m) - SIZE_PENALTY * |S|  [+ log q(S)]
+    log E(S) = log mean_m z_S(m) - SIZE_PENALTY * (|S| - 1)  [+ log q(S)]
 
 where ``m`` runs over the degenerate population built at the "before" DICs, ``z_S(m)`` is the
 marginal likelihood of the "after" DICs when member ``m`` is modulated in ``S`` only
 (:mod:`._moves`: a Laplace prior on the log-ratios within the model's modulation limits, a
 heavy-tailed likelihood around the inferred "after" DICs), and, with ``validate=True``,
-``q(S)`` is the fraction of moved members, started from members that reproduce the "before"
-train, whose Brian2 simulation reproduces the "after" train.
+``q(S)`` is the mean agreement of moved members, started from members whose Brian2 simulation
+reproduces the "before" train, with the recorded change of firing (:mod:`._simulate`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,14 @@ from nwb_dicpop.neuromodulation._moves import (
     log_mean_exp,
     sample_moves,
 )
+from nwb_dicpop.neuromodulation._ranking import (
+    EQUIVALENT_COSINE,
+    EQUIVALENT_MARGIN,
+    TIE_MARGIN,
+    equivalence,
+    log_mean_stderr,
+    tie_ranks,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,30 +59,27 @@ __all__ = ["NeuromodulationResult", "analyze_neuromodulation"]
 logger = logging.getLogger(__name__)
 
 SIZE_PENALTY = 1.0
-"""Log prior cost of each changed conductance: a smaller subset is preferred when it fits."""
+"""Log prior cost of each conductance beyond the first ("no change" and single conductances
+have the same prior): a smaller subset is preferred when it fits."""
+N_PAIR_DRAWS = 48
+"""Posterior draws per member for the evidence of a pair."""
 LIKELIHOOD_SCALE = 1.5
 """Width of the "after" DIC likelihood in units of the inferred standard deviations."""
 LIKELIHOOD_DEGREES = 3.0
 """Degrees of freedom of the Student-t likelihood of the "after" DICs."""
 G_F_STD = 1.0
 """Standard deviation assumed for a given fast DIC ``g_f`` (estimates carry none)."""
-TIE_MARGIN = 1.0
-"""Subsets whose log evidence is within this of the best (plus twice their Monte Carlo
-standard error) share its rank: a Bayes factor below e is not worth a choice."""
-EQUIVALENT_MARGIN = 3.0
-"""Subsets that push the DICs the same way as a first-ranked one share its rank down to this
-margin: the evidence between them comes from the prior, not from the data."""
-EQUIVALENT_COSINE = 0.95
-"""|cos| between two conductances' DIC levers (in the likelihood's units) above which they push
-the DICs the same way."""
-DETECTION_THRESHOLD = 3.0
+DETECTION_THRESHOLD = 2.0
 """Smallest log Bayes factor of the best subset against "no change" for a detectable change
-(a factor of 20)."""
+(a factor of e^2 = 7.4, "positive" evidence on the Kass-Raftery scale)."""
 MAX_FIRST_RANK = 3
 """Most subsets that may share the first rank of an attributable (detectable) change."""
 N_SIMULATED_PAIRS = 4
 """Pairs with the best DIC evidence whose moves are simulated when ``validate=True`` (beside
 every single conductance and the pairs that extend the best single)."""
+N_EXTENSION_PAIRS = 6
+"""Pairs that extend the leading single conductances, simulated after them (best DIC
+evidence first)."""
 MAX_SIMULATED_WINDOW = 6.0
 """Longest recorded window of the analysis' simulations, in seconds."""
 
@@ -220,9 +225,12 @@ def analyze_neuromodulation(
         Candidate subsets (``"A+H"`` or ``("A", "H")``); default every subset up to
         ``max_subset_size`` of the model's conductances (leak excluded).
     validate : bool
-        Simulate with Brian2: the "before" members, and moves of them by the leading
-        subsets; the ranking then includes how often moved members reproduce the "after"
-        train (see Notes).  Slower (seconds to a minute) and more reliable.
+        Simulate with Brian2: "before" members (those that reproduce the "before" train are
+        the parents), and moves of the parents by every single conductance and the leading
+        pairs; the score then includes how well the moved members' change of firing agrees
+        with the recorded change.  Recommended for recorded trains: on trains of modulated
+        neurons the inferred DICs alone rarely call a change (docs/neuromodulation.md).
+        About 15 s per STG and 30 s per DA neuron on one core (docs/neuromodulation.md).
     n_simulated : int
         Moved members simulated per leading subset (``validate=True``); twice as many
         "before" members are simulated.
@@ -249,7 +257,7 @@ def analyze_neuromodulation(
 
     Notes
     -----
-    The score of a subset ``S`` is ``log E(S) = log mean_m z_S(m) - SIZE_PENALTY |S|``
+    The score of a subset ``S`` is ``log E(S) = log mean_m z_S(m) - SIZE_PENALTY (|S| - 1)``
     (+ ``log q(S)`` when validated), documented in ``docs/neuromodulation.md``.  The change is
     detectable when the best score beats "no change" by ``DETECTION_THRESHOLD``; subsets
     within ``TIE_MARGIN`` of a rank's leader, or pushing the DICs the same way as it, share
@@ -309,9 +317,9 @@ def _estimates(spec: NeuronModel, train_b: Train, train_a: Train) -> tuple[DICEs
 
 
 def _row(estimate: DICEstimate, i: int) -> DICEstimate:
-    from nwb_dicpop.neuromodulation._inputs import _estimate_row
+    from nwb_dicpop.neuromodulation._inputs import estimate_row
 
-    return _estimate_row(estimate, i)
+    return estimate_row(estimate, i)
 
 
 # --------------------------------------------------------------------------- the analysis
@@ -343,19 +351,21 @@ class _Analysis:
         )
         start = np.array(population.conductances)
         self.likelihood = _likelihood(est_a)
-        fits = {s: fit_subset(spec, start, s, self.likelihood, rng=self.rng, limits=self.limits) for s in self.candidates}
+        fits = {
+            s: fit_subset(spec, start, s, self.likelihood, rng=self.rng, limits=self.limits, n_draws=N_PAIR_DRAWS)
+            for s in self.candidates
+        }
         size = {s: len(s) for s in self.candidates}
-        dic = {s: log_mean_exp(f.log_evidence) - SIZE_PENALTY * size[s] for s, f in fits.items()}
-        dic_free = {s: log_mean_exp(f.log_evidence_free) - SIZE_PENALTY * size[s] for s, f in fits.items()}
+        dic = {s: log_mean_exp(f.log_evidence) - SIZE_PENALTY * (size[s] - 1) for s, f in fits.items()}
+        dic_free = {s: log_mean_exp(f.log_evidence_free) - SIZE_PENALTY * (size[s] - 1) for s, f in fits.items()}
         dic_none = log_mean_exp(fit_no_change(spec, start, self.likelihood))
-        stderr = {s: _log_mean_stderr(f.log_evidence) for s, f in fits.items()}
+        stderr = {s: log_mean_stderr(f.log_evidence) for s, f in fits.items()}
         score, q, n_sim = dict(dic), {}, {}
         score_none, q_none = dic_none, np.nan
         if self.validate:
             q, n_sim, q_none = self._simulate(start, fits, dic)
             for s in q:
                 score[s] = dic[s] + np.log(q[s])
-                stderr[s] = float(np.hypot(stderr[s], _fraction_log_stderr(q[s], n_sim[s])))
             score_none = dic_none + np.log(q_none)
         ranking = self._ranking(fits, score, dic, dic_free, stderr, q, n_sim, score_none, start)
         changed, detectable, reason = self._detectability(ranking, score_none, dic_none)
@@ -459,9 +469,11 @@ class _Analysis:
         singles = [s for s in self.candidates if len(s) == 1]
         pairs = sorted((s for s in self.candidates if len(s) == 2), key=lambda s: -dic[s])
         simulate(singles + pairs[:N_SIMULATED_PAIRS])
-        if singles:
-            best_single = max(singles, key=lambda s: dic[s] + np.log(q[s]))
-            extra = [s for s in pairs if best_single[0] in s and s not in q]
+        if singles:  # extend the leading singles (by score, and by agreement) to pairs
+            leading = sorted(singles, key=lambda s: -(dic[s] + np.log(q[s])))[:2]
+            leading.append(max(singles, key=lambda s: q[s]))
+            names = {s[0] for s in leading}
+            extra = [s for s in pairs if names & set(s) and s not in q][:N_EXTENSION_PAIRS]
             if extra:
                 simulate(extra)
         return q, n_sim, float(q_none)
@@ -482,8 +494,8 @@ class _Analysis:
         simulated = [s for s in self.candidates if s in q]
         rest = [s for s in self.candidates if s not in q]
         order = sorted(simulated, key=lambda s: -score[s]) + sorted(rest, key=lambda s: -score[s])
-        equivalent = _equivalence(self.spec, start, self.likelihood, self.limits)
-        order, ranks, reasons = _tie_ranks(order, score, stderr, equivalent, len(simulated))
+        equivalent = equivalence(self.spec, start, self.likelihood, self.limits)
+        order, ranks, reasons = tie_ranks(order, score, stderr, equivalent, len(simulated))
         rows = []
         for s in order:
             fit = fits[s]
@@ -634,109 +646,3 @@ def _statistics(train: Train) -> dict[str, Any]:
     from nwb_dicpop.neuromodulation._simulate import ObservedTrain
 
     return ObservedTrain(train.times, train.t_start, train.t_stop).summary()
-
-
-def _log_mean_stderr(log_values: np.ndarray) -> float:
-    """Standard error of ``log(mean(exp(v)))`` (delta method); 0 when degenerate."""
-    finite = np.isfinite(log_values)
-    if not finite.any():
-        return 0.0
-    w = np.exp(log_values - np.max(log_values[finite]))
-    mean = w.mean()
-    return float(w.std(ddof=1) / np.sqrt(w.size) / mean) if w.size > 1 and mean > 0 else 0.0
-
-
-def _fraction_log_stderr(q: float, n: int) -> float:
-    """Standard error of ``log q`` for a fraction estimated from ``n`` simulations."""
-    return float(np.sqrt((1 - q) / (q * (n + 1)))) if q > 0 else 0.0
-
-
-def _equivalence(
-    spec: NeuronModel, start: np.ndarray, likelihood: DICLikelihood, limits: dict[str, tuple[float, float]]
-) -> dict[tuple[str, str], bool]:
-    """Which pairs of conductances push the likelihood's DICs the same way.
-
-    Two conductances are equivalent when the mean ``|cos|`` between their DIC levers (the
-    DIC change per unit change of ``ln g``, in units of the likelihood's widths) over the
-    members is at least ``EQUIVALENT_COSINE``, and each can move the DICs by at least one
-    width within its modulation limits (a channel with no reach has no direction to speak of).
-    """
-    kernel = kernel_for(spec)
-    sens = kernel.sensitivity_matrix(spec.threshold, start)
-    levers = sens * (start / start[:, kernel.leak_index, None])[:, None, :]  # (n, 3, n_cond)
-    scaled = levers[:, list(likelihood.rows), :] / likelihood.width[None, :, None]
-    norm = np.linalg.norm(scaled, axis=1)
-    names = [n for n in spec.conductance_names if n != spec.leak]
-    reach = {}
-    for name in names:
-        low, high = limits[name]
-        reach[name] = float(np.median(norm[:, spec.index(name)])) * max(1.0 - low, high - 1.0) >= 1.0
-    out = {}
-    for a in names:
-        for b in names:
-            i, j = spec.index(a), spec.index(b)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cos = np.abs(np.sum(scaled[:, :, i] * scaled[:, :, j], axis=1)) / (norm[:, i] * norm[:, j])
-            parallel = bool(np.nanmean(cos) >= EQUIVALENT_COSINE) if np.isfinite(cos).any() else False
-            out[(a, b)] = parallel and reach[a] and reach[b]
-    return out
-
-
-def _same_direction(s: tuple[str, ...], t: tuple[str, ...], equivalent: dict[tuple[str, str], bool]) -> bool:
-    """Two subsets of one size whose conductances pair up as equal or equivalent."""
-    if len(s) != len(t) or s == t:
-        return False
-    if len(s) == 1:
-        return equivalent[(s[0], t[0])]
-    (a, b), (c, d) = s, t
-    return ((a == c or equivalent[(a, c)]) and (b == d or equivalent[(b, d)])) or (
-        (a == d or equivalent[(a, d)]) and (b == c or equivalent[(b, c)])
-    )
-
-
-def _tie_ranks(
-    order: list[tuple[str, ...]], score: dict[tuple[str, ...], float], stderr: dict[tuple[str, ...], float],
-    equivalent: dict[tuple[str, str], bool], n_leading: int,
-) -> tuple[list[tuple[str, ...]], dict[tuple[str, ...], int], dict[tuple[str, ...], str]]:
-    """Competition ranks with ties.
-
-    Walking down ``order``, the first subset not yet ranked leads a new rank; a later subset
-    joins it when its score is within ``TIE_MARGIN`` (+ twice the combined standard error) of
-    the leader's, or within ``EQUIVALENT_MARGIN`` when it pushes the DICs the same way as a
-    member, unless it contains a member (a smaller subset that fits as well is preferred:
-    the larger one goes to a later rank).  Subsets past the first ``n_leading`` (not simulated) never join simulated ones.
-    Returns the new order (groups together), the ranks (1 + subsets in earlier ranks) and
-    the reason each tied subset shares its rank.
-    """
-    groups: list[list[tuple[str, ...]]] = []
-    reasons: dict[tuple[str, ...], str] = {}
-    placed: set[tuple[str, ...]] = set()
-    for position, leader in enumerate(order):
-        if leader in placed:
-            continue
-        placed.add(leader)
-        reasons[leader] = ""
-        members = [leader]
-        end = n_leading if position < n_leading else len(order)
-        for s in order[position + 1:end]:
-            if s in placed or any(set(m) < set(s) for m in members):
-                continue  # a smaller subset of this rank fits as well: it is preferred
-            gap = score[leader] - score[s]
-            margin = TIE_MARGIN + 2 * float(np.hypot(stderr[leader], stderr[s]))
-            twin = next((m for m in members if _same_direction(s, m, equivalent)), None)
-            if gap <= margin:
-                reasons[s] = f"within {margin:.2f} of {subset_name(leader)}"
-            elif gap <= EQUIVALENT_MARGIN and twin is not None:
-                reasons[s] = f"pushes the DICs like {subset_name(twin)}"
-            else:
-                continue
-            placed.add(s)
-            members.append(s)
-        groups.append(members)
-    ranks: dict[tuple[str, ...], int] = {}
-    new_order: list[tuple[str, ...]] = []
-    for members in groups:
-        for s in members:
-            ranks[s] = len(new_order) + 1
-        new_order.extend(members)
-    return new_order, ranks, reasons

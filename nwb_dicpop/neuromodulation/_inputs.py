@@ -18,7 +18,15 @@ import numpy as np
 from nwb_dicpop.containers import DICEstimate, SpikeTrains
 from nwb_dicpop.models import NeuronModel
 
-__all__ = ["Train", "candidate_subsets", "check_limits", "resolve_trains", "subset_name"]
+__all__ = [
+    "Train",
+    "candidate_subsets",
+    "check_limits",
+    "estimate_row",
+    "resolve_trains",
+    "subset_name",
+    "train_from_value",
+]
 
 MIN_SPIKES = 5
 """Fewest spikes accepted in a train (or window) of the analysis."""
@@ -170,11 +178,11 @@ def _one_unit(spikes: SpikeTrains, unit: Any, parameter: str) -> int:
     return spikes.unit_ids.index(unit)
 
 
-def _train_from_value(value: Any, label: str, unit: Any) -> Train:
+def train_from_value(value: Any, label: str, unit: Any) -> Train:
     """A train or estimate from one ``before``/``after`` value (no recording)."""
     if isinstance(value, DICEstimate):
         index = _one_unit_estimate(value, unit, label)
-        return Train(label, None, np.nan, np.nan, _estimate_row(value, index))
+        return Train(label, None, np.nan, np.nan, estimate_row(value, index))
     if _is_window(value):
         msg = (
             f"`{label}` is a window {value!r} (seconds) but no `recording` was given; pass "
@@ -218,7 +226,7 @@ def _one_unit_estimate(estimate: DICEstimate, unit: Any, label: str) -> int:
     return 0
 
 
-def _estimate_row(estimate: DICEstimate, i: int) -> DICEstimate:
+def estimate_row(estimate: DICEstimate, i: int) -> DICEstimate:
     return DICEstimate(
         unit_ids=(estimate.unit_ids[i],), model_name=estimate.model_name, threshold=estimate.threshold,
         g_s=estimate.g_s[i:i + 1], g_u=estimate.g_u[i:i + 1], g_s_std=estimate.g_s_std[i:i + 1],
@@ -252,7 +260,7 @@ def _window(value: Any, label: str, span: tuple[float, float]) -> tuple[float, f
 def resolve_trains(before: Any, after: Any, *, recording: Any, unit: Any, min_spikes: int) -> tuple[Train, Train]:
     """The ``before`` and ``after`` trains (or estimates), checked."""
     if recording is None:
-        trains = (_train_from_value(before, "before", unit), _train_from_value(after, "after", unit))
+        trains = (train_from_value(before, "before", unit), train_from_value(after, "after", unit))
     else:
         trains = _from_recording(before, after, recording, unit)
     for train in trains:
@@ -272,7 +280,7 @@ def _from_recording(before: Any, after: Any, recording: Any, unit: Any) -> tuple
         i = _one_unit(recording, unit, "recording")
         times, span = np.asarray(recording.times[i]), (float(recording.t_start[i]), float(recording.t_stop[i]))
     else:
-        train = _train_from_value(recording, "recording", unit)
+        train = train_from_value(recording, "recording", unit)
         if train.times is None:
             msg = "`recording` must hold spike times, not a DICEstimate."
             raise TypeError(msg)

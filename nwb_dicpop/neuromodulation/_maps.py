@@ -21,7 +21,7 @@ from nwb_dicpop.containers import Population
 from nwb_dicpop.models import get_model
 from nwb_dicpop.models.kernel import kernel_for
 from nwb_dicpop.neuromodulation._inputs import candidate_subsets, check_limits, subset_name
-from nwb_dicpop.neuromodulation._moves import MAX_RESIDUAL, _single_curve, _within_conductance_limits
+from nwb_dicpop.neuromodulation._moves import MAX_RESIDUAL, single_curve, within_conductance_limits
 
 __all__ = ["ModulationMap", "modulation_map"]
 
@@ -151,7 +151,7 @@ def _pair_map(spec: Any, start: np.ndarray, names: tuple[str, ...], s_values: np
             solved, residual, _ = compensate(spec, g0, np.repeat(block, n, axis=0), names, rows=("g_s", "g_u"),
                                              tolerance=1e-10, max_iterations=60)
             x = np.log(solved[:, columns] / g0[:, columns])
-        valid = (residual <= MAX_RESIDUAL) & _within_conductance_limits(spec, names, solved[:, columns])
+        valid = (residual <= MAX_RESIDUAL) & within_conductance_limits(spec, names, solved[:, columns])
         valid &= np.all(np.isfinite(x), axis=1)
         inside = np.all((x >= low - 1e-12) & (x <= high + 1e-12), axis=1)
         ok = (valid & inside).reshape(block.shape[0], n)
@@ -176,8 +176,8 @@ def _single_map(spec: Any, start: np.ndarray, names: tuple[str, ...], s_values: 
     per_chunk = max(1, _CHUNK_ROWS // n)
     for first in range(0, x.size, per_chunk):
         xs = x[first:first + per_chunk]
-        curve = _single_curve(spec, start, column, xs)  # (n, k, 3)
-        allowed = _within_conductance_limits(spec, names, start[:, column, None, None] * np.exp(xs)[None, :, None])
+        curve = single_curve(spec, start, column, xs)  # (n, k, 3)
+        allowed = within_conductance_limits(spec, names, start[:, column, None, None] * np.exp(xs)[None, :, None])
         i = _cell(curve[:, :, 2], u_values)
         j = _cell(curve[:, :, 1], s_values)
         ok = allowed & (i >= 0) & (j >= 0)

@@ -44,6 +44,8 @@ __all__ = [
     "fit_subset",
     "log_mean_exp",
     "sample_moves",
+    "single_curve",
+    "within_conductance_limits",
 ]
 
 LAPLACE_SCALE = 0.7
@@ -194,7 +196,7 @@ def _log_limits(spec: NeuronModel, names: tuple[str, ...], inverse: bool) -> tup
     return (-high, -low) if inverse else (low, high)
 
 
-def _within_conductance_limits(spec: NeuronModel, names: tuple[str, ...], g: np.ndarray) -> np.ndarray:
+def within_conductance_limits(spec: NeuronModel, names: tuple[str, ...], g: np.ndarray) -> np.ndarray:
     """``g`` of shape (..., len(names)): finite, > 0 and inside each ``conductance_limits``."""
     low = np.array([max(spec.conductance_limits[n][0], 0.0) for n in names])
     high = np.array([spec.conductance_limits[n][1] for n in names])
@@ -263,7 +265,7 @@ def fit_subset(
     return fit
 
 
-def _single_curve(spec: NeuronModel, start: np.ndarray, column: int, x: np.ndarray) -> np.ndarray:
+def single_curve(spec: NeuronModel, start: np.ndarray, column: int, x: np.ndarray) -> np.ndarray:
     """DICs (n_members, n_points, 3) of each member with conductance ``column`` times ``exp(x)``."""
     kernel = kernel_for(spec)
     n, k = start.shape[0], x.size
@@ -291,8 +293,8 @@ def _fit_single(
 ) -> SubsetFit:
     lo_ext, hi_ext = np.log(EXTENDED_LIMITS)
     x = np.arange(min(lo_ext, low[0]), max(hi_ext, high[0]) + GRID_STEP / 2, GRID_STEP)
-    curve = _single_curve(spec, start, column, x)
-    allowed = _within_conductance_limits(spec, names, start[:, column, None, None] * np.exp(x)[None, :, None])
+    curve = single_curve(spec, start, column, x)
+    allowed = within_conductance_limits(spec, names, start[:, column, None, None] * np.exp(x)[None, :, None])
     log_lik = np.where(allowed, likelihood.log_density(curve), -np.inf)
     inside = allowed & likelihood.inside(curve)
     bounded = (x >= low[0] - 1e-12) & (x <= high[0] + 1e-12)
@@ -352,7 +354,7 @@ def _fit_pair(
         cols = list(columns)
         ratio = solved[:, cols] / g0[:, cols]
         x = np.log(np.where(ratio > 0, ratio, np.nan))
-    valid = (residual <= MAX_RESIDUAL) & _within_conductance_limits(spec, names, solved[:, cols]) & np.all(
+    valid = (residual <= MAX_RESIDUAL) & within_conductance_limits(spec, names, solved[:, cols]) & np.all(
         np.isfinite(x), axis=1
     )
     x = np.where(valid[:, None], x, 0.0)

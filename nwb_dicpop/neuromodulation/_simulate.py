@@ -95,7 +95,7 @@ def paired_agreement(
     -------
     ndarray of float, shape (n_members,)
         0 when the moved member's firing class differs from the "after" train's.  When the
-        two trains share a class, ``exp(-mean_k d_k^2 / 2)`` with
+        two trains share a class, ``exp(-sum_k d_k^2 / 2)`` with
         ``d_k = (ln(moved_k / parent_k) - ln(after_k / before_k)) / CHANGE_WIDTH`` over the
         class's key statistics ``k``: the member must change as the neuron did.  When the
         class changes, the levels are compared instead, ``d_k = ln(moved_k / after_k) /
@@ -122,7 +122,7 @@ def paired_agreement(
         terms.append(np.where(np.isfinite(d), d * d, np.inf))
     if not terms:
         return same.astype(float)
-    return np.where(same, np.exp(-0.5 * np.mean(terms, axis=0)), 0.0)
+    return np.where(same, np.exp(-0.5 * np.sum(terms, axis=0)), 0.0)
 
 
 def reproduces(simulation: Any, observed: ObservedTrain, *, tolerance: float = DEFAULT_TOLERANCE) -> np.ndarray:

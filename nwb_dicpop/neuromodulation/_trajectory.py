@@ -19,7 +19,7 @@ import numpy as np
 from nwb_dicpop._validation import check_positive, normalize_rng
 from nwb_dicpop.containers import SpikeTrains
 from nwb_dicpop.models import NeuronModel, get_model
-from nwb_dicpop.neuromodulation._inputs import MIN_SPIKES, _train_from_value
+from nwb_dicpop.neuromodulation._inputs import MIN_SPIKES, train_from_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,6 +55,8 @@ class DICTrajectory:
         The pair re-solved to enter each window (empty for the first and skipped windows).
     spiketrain : ndarray of float
         The whole recording's spike times in seconds.
+    recording_window : (float, float)
+        The recording's ``(t_start, t_stop)`` in seconds.
     """
 
     model_name: str
@@ -72,6 +74,7 @@ class DICTrajectory:
     moved: np.ndarray
     compensating_sets: tuple[tuple[str, ...], ...]
     spiketrain: np.ndarray
+    recording_window: tuple[float, float]
 
     @property
     def times(self) -> np.ndarray:
@@ -105,7 +108,8 @@ class DICTrajectory:
             if not isinstance(i, (int, np.integer)) or not -self.n_windows <= i < self.n_windows:
                 msg = f"`{name}` must be a window index in [0, {self.n_windows}); got {i!r}."
                 raise ValueError(msg)
-        recording = SpikeTrains([self.spiketrain], t_start=float(self.t_start.min()), t_stop=float(self.t_stop.max()))
+        start, stop = self.recording_window
+        recording = SpikeTrains([self.spiketrain], t_start=start, t_stop=stop)
         return analyze_neuromodulation(
             (float(self.t_start[first]), float(self.t_stop[first])),
             (float(self.t_start[second]), float(self.t_stop[second])),
@@ -179,7 +183,7 @@ def track_dics(
         msg = f"`compensating_set` must be 'rule' or a pair of conductance names; got {compensating_set!r}."
         raise ValueError(msg)
     generator = normalize_rng(rng)
-    train = _train_from_value(spiketrain, "spiketrain", None)
+    train = train_from_value(spiketrain, "spiketrain", None)
     if train.times is None:
         msg = "`spiketrain` must hold spike times, not a DICEstimate."
         raise TypeError(msg)
@@ -232,4 +236,5 @@ def track_dics(
         firing_class=tuple(classes), n_spikes=counts, status=tuple(status),
         conductance_names=spec.conductance_names, conductances=paths, moved=moved,
         compensating_sets=tuple(sets), spiketrain=np.asarray(train.times),
+        recording_window=(float(train.t_start), float(train.t_stop)),
     )
