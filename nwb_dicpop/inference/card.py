@@ -53,7 +53,7 @@ def _metrics_table(report: dict[str, Any], model: str) -> list[str]:
     evaluation = _evaluation_settings(model)
     targets = evaluation.accuracy_targets
     original = evaluation.reference_metrics
-    lines = ["| metric | value | target (issue 4) | original study |", "|---|---|---|---|"]
+    lines = ["| metric | value | project target | original study |", "|---|---|---|---|"]
     for key, label, template in _CLEAN_ROWS:
         if key not in clean:
             continue
@@ -153,7 +153,7 @@ def _energy_target_note(clean: dict[str, Any], validation: dict[str, Any]) -> li
     if ratio is None or ratio <= 0.9 or not all(k in clean for k in keys):
         return []
     share = clean["energy_score_gaussian_spiking"] * clean["n_spiking"] / (clean["energy_score_gaussian"] * clean["n_trains"])
-    text = (f"The issue's target, an energy score 10 % below the Gaussians', is missed ({1 - ratio:.1%} lower). "
+    text = (f"The project's target, an energy score 10 % below the Gaussians', is missed ({1 - ratio:.1%} lower). "
             f"Tonic trains make up {share:.0%} of the Gaussians' score here, and a tonic train carries little "
             "beyond its rate: ")
     if all(k in validation for k in ("energy_score_rate_knn_spiking", "energy_score_gaussian_spiking")):
@@ -176,7 +176,7 @@ def _uncertainty_lines(clean: dict[str, Any], validation: dict[str, Any] | None 
         return []
     mixture = clean.get("posterior") == "mixture"
     lines = [
-        ("Uncertainty (issue 13): the network's posterior against the independent Gaussians "
+        ("Uncertainty: the network's posterior against the independent Gaussians "
          "`N(g_s, sigma_s^2) x N(g_u, sigma_u^2)` of the sigma head (the output before the joint posterior), "
          f"scored with {clean['sbc_n_draws']} seeded draws per train. The energy score is "
          "`E|X - y| - 0.5 E|X - X'|` (Euclidean in (g_s, g_u)); "
@@ -342,7 +342,7 @@ def _section(card: dict[str, Any], weights_dir: Path) -> list[str]:
     ]
     generation = [m for m in data.get("generation", []) if m]
     if generation:
-        out.append("Training data (science.md 7 protocol):")
+        out.append("Training data (the original study's protocol: Brandoit et al. 2025):")
         out.append("")
         for path, manifest in zip(data.get("paths", []), data.get("generation", []), strict=False):
             if manifest:
@@ -394,7 +394,7 @@ _END_TO_END_ROWS = {
 
 def _end_to_end_lines(e2e: dict[str, Any]) -> list[str]:
     intro = (f"End to end: {e2e['n_trains']} test trains, each turned into populations of {e2e['n_models']} "
-             "members, simulated with Brian2 and validated against the input train (issue 4 target: >= 0.9 "
+             "members, simulated with Brian2 and validated against the input train (project target: >= 0.9 "
              f"of members valid on average); {e2e['n_failed']} trains got no population.")
     variants = [v for v in _END_TO_END_ROWS if f"mean_valid_fraction_{v}" in e2e]
     if not variants:  # cards recorded before the variants existed: members drawn from the uncertainty
