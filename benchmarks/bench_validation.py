@@ -7,7 +7,9 @@ STG 3 s and DA 9 s, after the model's 3 s training transient).
 ``rule``: 40 tonic and 40 bursting non-silent trains (seed 2024), a population of 10 members at
 each train's true DICs, simulated once, every member scored against its train with the strict
 (every statistic within 20 %) and the default rule; prints the fraction of members that pass, per
-class and weighted by the test set's class mix.
+class and weighted by the test set's class mix.  With ``--specificity``, each train is also scored
+against the members built for every *other* train (DICs elsewhere in the plane): the fraction of
+those a rule accepts, per class of the scored train (a few minutes more).
 
 ``yield``: 15 tonic and 15 bursting non-silent trains (seed 13) as units of one recording, through
 ``run_pipeline`` with its defaults (5 rounds, budget 5 x ``--n-models``, rule "default"): members
@@ -16,7 +18,7 @@ or at the trains' true DICs without the network (``true``). Prints the yield (va
 mean over units and pooled), the units' statuses, members simulated per unit, the spread of the
 member targets and the wall time per unit.
 
-Run:  python benchmarks/bench_validation.py rule --model stg
+Run:  python benchmarks/bench_validation.py rule --model stg [--specificity]
       python benchmarks/bench_validation.py yield --model da --variant sampled --n-models 100
 """
 
@@ -58,7 +60,7 @@ def choose(data, per_class: int, seed: int) -> np.ndarray:
     return np.sort(np.array(chosen))
 
 
-def rule_at_true_dics(model: str) -> dict:
+def rule_at_true_dics(model: str, *, specificity: bool = False) -> dict:
     """Fraction of members at the trains' true DICs that pass the strict and the default rule."""
     data = load_training_data(DATA / f"{model}-test-v1.npz")
     chosen = choose(data, 40, 2024)
@@ -73,15 +75,22 @@ def rule_at_true_dics(model: str) -> dict:
     trains = dict(zip(ids, data.trains(chosen), strict=True))
     labels = dict(zip(ids, data.labels[chosen], strict=True))
     passed: dict[str, dict[int, list[float]]] = {"strict": {1: [], 2: []}, "default": {1: [], 2: []}}
+    others: dict[str, dict[int, list[float]]] = {"strict": {1: [], 2: []}, "default": {1: [], 2: []}}
+    parts = {}
     start = 0
     for unit in units:
         stop = start + unit.population.n_models
-        part = dataclasses.replace(simulated, spike_times=simulated.spike_times[start:stop],
-                                   conductances=simulated.conductances[start:stop])
-        for rule, by_class in passed.items():
-            score = validate_population(trains[unit.unit_id], part, model=model, rule=rule)
-            by_class[labels[unit.unit_id]].append(score.fraction_valid)
+        parts[unit.unit_id] = dataclasses.replace(simulated, spike_times=simulated.spike_times[start:stop],
+                                                  conductances=simulated.conductances[start:stop])
         start = stop
+    for uid, part in parts.items():
+        for rule, by_class in passed.items():
+            score = validate_population(trains[uid], part, model=model, rule=rule)
+            by_class[labels[uid]].append(score.fraction_valid)
+            if specificity:
+                accepted = [validate_population(trains[uid], other, model=model, rule=rule).fraction_valid
+                            for vid, other in parts.items() if vid != uid]
+                others[rule][labels[uid]].append(float(np.mean(accepted)))
     mix = {1: int(np.sum(data.labels == 1)), 2: int(np.sum(data.labels == 2))}
     report = {"model": model, "trains": len(units), "members": int(conductances.shape[0]),
               "simulation_s": round(elapsed, 1), "test_set_tonic": mix[1], "test_set_bursting": mix[2]}
@@ -89,6 +98,9 @@ def rule_at_true_dics(model: str) -> dict:
         tonic, bursting = float(np.mean(by_class[1])), float(np.mean(by_class[2]))
         report[rule] = {"tonic": round(tonic, 3), "bursting": round(bursting, 3),
                         "test_set_mix": round((mix[1] * tonic + mix[2] * bursting) / (mix[1] + mix[2]), 3)}
+        if specificity:
+            report[rule]["other_dics_tonic"] = round(float(np.mean(others[rule][1])), 3)
+            report[rule]["other_dics_bursting"] = round(float(np.mean(others[rule][2])), 3)
     return report
 
 
@@ -147,9 +159,12 @@ def main() -> None:
     parser.add_argument("--model", choices=["stg", "da"], required=True)
     parser.add_argument("--variant", choices=["sampled", "point", "true"], default="sampled")
     parser.add_argument("--n-models", type=int, default=100)
+    parser.add_argument("--specificity", action="store_true", help="rule: also score the other trains' members")
     args = parser.parse_args()
-    report = rule_at_true_dics(args.model) if args.what == "rule" else validated_yield(args.model, args.variant,
-                                                                                     args.n_models)
+    if args.what == "rule":
+        report = rule_at_true_dics(args.model, specificity=args.specificity)
+    else:
+        report = validated_yield(args.model, args.variant, args.n_models)
     print(json.dumps(report, indent=1))
 
 

@@ -338,6 +338,7 @@ class _Analysis:
         self.notes: list[str] = []
         self.reproduced: dict[tuple[str, ...], float] = {}
         self.reproduced_none = float("nan")
+        self.n_diverged = 0
 
     # ----------------------------------------------------------------------- stages
     def run(self) -> NeuromodulationResult:
@@ -413,7 +414,6 @@ class _Analysis:
            themselves.
         """
         from nwb_dicpop.neuromodulation._simulate import ObservedTrain, paired_agreement, reproduces
-        from nwb_dicpop.statistics import compute_spike_statistics
 
         spec = self.spec
         observed_b = ObservedTrain(self.train_b.times, self.train_b.t_start, self.train_b.t_stop)  # type: ignore[arg-type]
@@ -421,7 +421,7 @@ class _Analysis:
         self._sim_window = float(np.clip(max(observed_b.duration, observed_a.duration), 1.0, MAX_SIMULATED_WINDOW))
         self._sim_transient = float(spec.training.transient) if spec.training is not None else 2.0
         n_before = min(start.shape[0], 2 * self.n_simulated)
-        before_stats = compute_spike_statistics(self._run(start[:n_before]))
+        before_stats = self._run(start[:n_before])
         parents = np.flatnonzero(reproduces(before_stats, observed_b))
         if parents.size < 3:
             same = np.flatnonzero(before_stats["firing_class"].to_numpy() == observed_b.firing_class)
@@ -455,7 +455,7 @@ class _Analysis:
                 parent_rows.extend(parents[chosen][ok].tolist())
             if not batches:
                 return
-            stats = compute_spike_statistics(self._run(np.concatenate(batches)))
+            stats = self._run(np.concatenate(batches))
             agreement = paired_agreement(before_stats.iloc[parent_rows], stats, observed_b, observed_a)
             hits = reproduces(stats, observed_a)
             owner = np.array([subset_name(s) for s in owners])
@@ -476,12 +476,27 @@ class _Analysis:
             extra = [s for s in pairs if names & set(s) and s not in q][:N_EXTENSION_PAIRS]
             if extra:
                 simulate(extra)
+        if self.n_diverged:
+            self.notes.append(
+                f"{self.n_diverged} simulated members diverged numerically (extreme conductances); they count "
+                "as members that do not fire like the recording."
+            )
         return q, n_sim, float(q_none)
 
     def _run(self, conductances: np.ndarray) -> Any:
+        """Statistics of simulated members; a member whose state diverged gets the firing class
+        "diverged", which agrees with nothing."""
         from nwb_dicpop.neuromodulation._simulate import simulate_recorded
+        from nwb_dicpop.statistics import compute_spike_statistics
 
-        return simulate_recorded(self.spec, conductances, recorded=self._sim_window, transient=self._sim_transient)
+        result, diverged = simulate_recorded(
+            self.spec, conductances, recorded=self._sim_window, transient=self._sim_transient
+        )
+        stats = compute_spike_statistics(result)
+        if diverged.any():
+            stats["firing_class"] = np.where(diverged, "diverged", stats["firing_class"].to_numpy(dtype=object))
+            self.n_diverged += int(diverged.sum())
+        return stats
 
     def _ranking(
         self, fits: dict[tuple[str, ...], SubsetFit], score: dict[tuple[str, ...], float],

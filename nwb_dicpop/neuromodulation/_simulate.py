@@ -10,6 +10,8 @@ trains; spikes per burst, intraburst and interburst frequency for bursting ones)
 from __future__ import annotations
 
 import inspect
+import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -66,17 +68,48 @@ class ObservedTrain:
 
 def simulate_recorded(
     spec: NeuronModel, conductances: np.ndarray, *, recorded: float, transient: float
-) -> Any:
+) -> tuple[Any, np.ndarray]:
     """Simulate conductance sets, discarding ``transient`` s and recording ``recorded`` s.
 
     Works with both meanings of ``simulate_population``'s ``duration`` (the recorded window,
     when the function also offers ``total_duration``; the total simulated time before).
+    Members whose state diverged are expected for extreme moves: the simulator's
+    ``NumericalInstabilityWarning`` is caught and turned into a mask.
+
+    Returns
+    -------
+    result : SimulationResult
+    diverged : ndarray of bool, shape (n_members,)
+        Members whose spike trains are unreliable (all True when the simulator did not list
+        them all).
     """
     from nwb_dicpop import simulate_population
+    from nwb_dicpop.simulation import NumericalInstabilityWarning
 
     parameters = inspect.signature(simulate_population).parameters
     duration = recorded if "total_duration" in parameters else recorded + transient
-    return simulate_population(conductances, model=spec, duration=duration, transient=transient)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = simulate_population(conductances, model=spec, duration=duration, transient=transient)
+    diverged = np.zeros(conductances.shape[0], dtype=bool)
+    for item in caught:
+        if issubclass(item.category, NumericalInstabilityWarning):
+            diverged |= _diverged_members(str(item.message), conductances.shape[0])
+        else:  # not ours to silence
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return result, diverged
+
+
+def _diverged_members(message: str, n: int) -> np.ndarray:
+    """The members a ``NumericalInstabilityWarning`` message lists (all when it lists some only)."""
+    mask = np.zeros(n, dtype=bool)
+    match = re.search(r"members \[([0-9, ]*)\]( \.\.\.)?", message)
+    if match is None or match.group(2):
+        mask[:] = True
+        return mask
+    listed = [int(x) for x in match.group(1).split(",") if x.strip()]
+    mask[[i for i in listed if 0 <= i < n]] = True
+    return mask
 
 
 def paired_agreement(

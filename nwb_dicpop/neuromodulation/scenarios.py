@@ -125,6 +125,7 @@ def generate_scenarios(
     n_scenarios: int,
     *,
     class_changing_fraction: float = 0.5,
+    sizes: tuple[int, ...] = (1, 2),
     min_change: float = 0.1,
     min_spikes: int = 5,
     batch_size: int = 32,
@@ -142,6 +143,8 @@ def generate_scenarios(
     class_changing_fraction : float
         Share of class-changing scenarios (the rest are rate-only); the generator draws until
         both quotas are met, in the order drawn.
+    sizes : tuple of int
+        Numbers of conductances changed, drawn with equal probability (1, 2 or both).
     min_change : float
         Smallest relative change of the key statistic of a rate-only scenario.
     min_spikes : int
@@ -157,8 +160,8 @@ def generate_scenarios(
     -------
     list of Scenario
         The subsets are drawn uniformly among the model's single conductances and pairs
-        (leak excluded), half of each size; factors log-uniformly in ``FACTOR_RANGE`` within
-        the model's ``modulation_limits``, at least a 25 % change.
+        (leak excluded), each size in ``sizes`` equally often; factors log-uniformly in
+        ``FACTOR_RANGE`` within the model's ``modulation_limits``, at least a 25 % change.
     """
     from nwb_dicpop import compute_spike_statistics, generate_population
     from nwb_dicpop._solver import dics_at
@@ -171,6 +174,9 @@ def generate_scenarios(
         raise ValueError(msg)
     if spec.training is None:
         msg = f"Model {spec.name!r} has no training protocol (transient, recorded window) to simulate with."
+        raise ValueError(msg)
+    if not sizes or any(size not in (1, 2) for size in sizes):
+        msg = f"`sizes` must hold 1, 2 or both (conductances changed per scenario); got {sizes!r}."
         raise ValueError(msg)
     generator = normalize_rng(rng)
     (s_lo, s_hi), (u_lo, u_hi) = BASE_TARGETS.get(spec.name, (spec.training.g_s_range, spec.training.g_u_range))
@@ -191,7 +197,10 @@ def generate_scenarios(
                 population = generate_population(spec, g_s, g_u, n_models=1, thresholds=False, rng=generator)
             except ValueError:
                 continue
-            pool = singles if generator.random() < 0.5 else pairs
+            if len(set(sizes)) == 2:
+                pool = singles if generator.random() < 0.5 else pairs
+            else:
+                pool = singles if sizes[0] == 1 else pairs
             subset = pool[generator.integers(len(pool))]
             bases.append(np.array(population.conductances[0]))
             chosen.append(subset)
@@ -202,14 +211,14 @@ def generate_scenarios(
         after = before.copy()
         for i, (subset, factor) in enumerate(zip(chosen, factors, strict=True)):
             after[i, [spec.index(n) for n in subset]] *= factor
-        result = simulate_recorded(spec, np.concatenate([before, after]), recorded=spec.training.duration,
-                                   transient=spec.training.transient)
+        result, diverged = simulate_recorded(spec, np.concatenate([before, after]), recorded=spec.training.duration,
+                                             transient=spec.training.transient)
         stats = compute_spike_statistics(result)
         n = before.shape[0]
         d_before, d_after = dics_at(kernel, before, spec.threshold), dics_at(kernel, after, spec.threshold)
         for i in range(n):
             times_b, times_a = np.asarray(result.spike_times[i]), np.asarray(result.spike_times[n + i])
-            if times_b.size < min_spikes or times_a.size < min_spikes:
+            if times_b.size < min_spikes or times_a.size < min_spikes or diverged[i] or diverged[n + i]:
                 continue
             kind = _changed(stats.iloc[i], stats.iloc[n + i], min_change)
             if kind is None or sum(s.kind == kind for s in out) >= quota[kind]:
