@@ -3,8 +3,9 @@
 The stages, in order: read (:func:`read_recording`, i.e. :func:`~nwb_dicpop.read_spike_trains`
 with a ``time_unit`` for NWB files too), statistics (:func:`~nwb_dicpop.compute_spike_statistics`),
 inference (:func:`~nwb_dicpop.infer_dics`), one population per unit with targets drawn from the
-inferred uncertainty (:func:`~nwb_dicpop.generate_unit_populations`), optional validation, and
-writing (:func:`~nwb_dicpop.write_results`).  Populations and validation run as batch tasks
+network's posterior (its joint posterior, ``DICEstimate.sample``, for networks that have one; else
+the independent Gaussians of :func:`~nwb_dicpop.generate_unit_populations`), optional validation,
+and writing (:func:`~nwb_dicpop.write_results`).  Populations and validation run as batch tasks
 (:mod:`nwb_dicpop._tasks`), here or on Dask.
 
 Validation keeps only the members that reproduce the unit's own train
@@ -232,10 +233,11 @@ def run_pipeline(
     weights : path, optional
         Network weights (a ``.json`` card); default the weights shipped for ``model``.
     uncertainty_scale : float
-        Member targets are drawn from ``Normal(mean, uncertainty_scale * std)`` of the inferred
-        DICs (default 1: the population carries the network's calibrated uncertainty; 0: every
-        member at the point estimate, a tighter population with a higher yield, see
-        ``docs/method.md``).
+        Member targets are drawn from the network's posterior, their distance to the point
+        estimate multiplied by ``uncertainty_scale`` (joint posterior; without one,
+        ``Normal(mean, uncertainty_scale * std)``).  Default 1: the population carries the
+        network's calibrated uncertainty; 0: every member at the point estimate, a tighter
+        population with a higher yield (``docs/method.md``).
     progress : callable, optional
         ``progress(stage, n_done, n_total)``.
 
@@ -365,7 +367,7 @@ def _summary(
             "n_models": 0 if population is None else population.n_models,
             "n_simulated": simulated,
             "n_valid": 0 if outcome is None else outcome.n_valid,
-            "yield": outcome.n_valid / simulated if simulated else float("nan"),
+            "yield": float("nan") if outcome is None else outcome.yield_,
         }
         row["valid_fraction"] = row["yield"]
         window = None if outcome is None else outcome.window
