@@ -230,7 +230,7 @@ def analyze_neuromodulation(
         pairs; the score then includes how well the moved members' change of firing agrees
         with the recorded change.  Recommended for recorded trains: on trains of modulated
         neurons the inferred DICs alone rarely call a change (docs/neuromodulation.md).
-        About 15 s per STG and 30 s per DA neuron on one core (docs/neuromodulation.md).
+        About 17 s per STG and 24 s per DA neuron on one core (docs/neuromodulation.md).
     n_simulated : int
         Moved members simulated per leading subset (``validate=True``); twice as many
         "before" members are simulated.
