@@ -18,8 +18,10 @@ the network to the best rate baseline, per firing class, and the lowest overall 
 allows (spiking share x spiking floor, counting bursting trains as error-free).
 
 Run:  python benchmarks/bench_identifiability.py --model stg --reference data/stg-train-s10
-      [--test tests/data/stg-test-v1.npz] [--weights FILE.json] [--k 8 32 128]
+      [--test tests/data/stg-test-v1.npz] [--weights FILE.json] [--k 8 32 128] [--record]
 The reference set may be a generation still running (its finished chunks are used).
+``--record`` stores the per-class figures and the ratios in the network's JSON card under
+``identifiability`` (``nwb-dicpop model-card`` shows them beside the targets).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from nwb_dicpop.inference.data import TrainingSet, load_training_data
-from nwb_dicpop.inference.evaluation import evaluate_network
+from nwb_dicpop.inference.evaluation import evaluate_network, record_evaluation
 from nwb_dicpop.inference.features import MIN_SPIKES, encode_spike_trains, network_inputs
 from nwb_dicpop.inference.network import load_network
 from nwb_dicpop.inference.predict import resolve_weights
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--jitter", type=float, default=0.001, help="spike jitter (s) of the robust column")
     parser.add_argument("--seed", type=int, default=0, help="seeds the jitter")
+    parser.add_argument("--record", action="store_true", help="store the figures in the network's JSON card")
     args = parser.parse_args()
 
     test_path = Path(args.test or f"tests/data/{args.model}-test-v1.npz")
@@ -133,6 +136,8 @@ def main() -> None:
         truth = test.targets[idx]
         maes = {"network": np.array([clean[f"mae_g_s_{name}"], clean[f"mae_g_u_{name}"]]),
                 columns[1][0]: np.array([shaken[f"mae_g_s_{name}"], shaken[f"mae_g_u_{name}"]])}
+        if f"posterior_mae_g_s_{name}" in clean:  # what the network's own posterior expects
+            maes["posterior expects"] = np.array([clean[f"posterior_mae_g_s_{name}"], clean[f"posterior_mae_g_u_{name}"]])
         for column, spec in columns[2:]:
             cols, k = spec
             guess = _knn_median(ref_x[np.ix_(ref, cols)] / scale[cols], reference.targets[ref],
@@ -145,6 +150,7 @@ def main() -> None:
         print(f"{name:9s} {idx.size:6d}" + "".join(f" {_pair(maes[c])}" for c, _ in columns)
               + f" {ratio[0]:6.2f} /{ratio[1]:5.2f}")
         found[name] = maes
+        found[name]["n"] = np.array([idx.size, idx.size])
 
     if "spiking" in found:
         share = float(np.mean(test.labels[active] == 1))
@@ -159,7 +165,28 @@ def main() -> None:
             print(f"  {what} {_pair(low)} with bursting trains error-free "
                   f"(ratio to target {low[0] / target[0]:.2f} / {low[1] / target[1]:.2f}); "
                   f"{_pair(with_net)} with the network's bursting error")
+    for name, maes in found.items():
+        if "posterior expects" in maes:
+            print(f"{name}: the network's posterior expects an MAE of {_pair(maes['posterior expects'])} of its "
+                  f"median (measured {_pair(maes['network'])})")
     print(f"total {time.perf_counter() - start:.1f} s")
+    if args.record:
+        import shlex
+        import sys
+
+        record = {
+            "command": shlex.join(["python", "benchmarks/bench_identifiability.py", *sys.argv[1:]]),
+            "reference": {"paths": [str(p) for p in args.reference], "n_trains": len(reference),
+                          "n_spiking": int((reference.labels == 1).sum())},
+            "k": list(args.k), "jitter": args.jitter,
+        }
+        for name, maes in found.items():
+            record[name] = {column: [float(v) for v in value] for column, value in maes.items()}
+            with np.errstate(divide="ignore", invalid="ignore"):
+                record[name]["ratio_to_rate_floor"] = [float(v) for v in maes["network"] / maes["rate"]]
+        path = record_evaluation(resolve_weights(args.model, args.weights), test_path.stem, record,
+                                 section="identifiability")
+        print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,14 @@ trains (tonic and bursting, 3 s, spike counts spread like the original STG set: 
 Run:  python benchmarks/bench_inference.py [--data DIR] [--threads 2] [--n-trains 5000] [--weights stg-v3 ...]
 Targets (issue 4): >= 5,000 trains/s in batches; < 5 ms for one train.
 
+``--max-tokens T`` (repeatable) also times the first network with the token cap ``T`` (the
+first ``T`` ISIs are tokens, the train-level summaries still describe every spike read) and
+``--max-spikes S`` (repeatable) with the spike cap ``S`` (the first ``S`` spikes are read at
+all), each alternately with the uncapped network in the same run; with ``--data`` it also prints
+the accuracy of each variant on those labelled trains (MAE, coverage of the central 90 %
+posterior intervals, class accuracy), e.g.
+``--data tests/data/da-test-v1.npz --weights da-v3 --max-tokens 256 --max-spikes 250``.
+
 ``--weights`` (repeatable) times shipped versions or weight files side by side, e.g.
 ``--weights stg-v3 --weights stg-v4``: the network alone against the same network with the
 joint-posterior head (issue 13), which adds the mixture parameters and their moments.
@@ -127,6 +135,59 @@ def run_original(net: OriginalDICsNet, trains: list[np.ndarray], batch_size: int
             net(torch.from_numpy(batch.tokens), torch.from_numpy(batch.mask))
 
 
+def accuracy(loaded, trains: list[np.ndarray], targets: np.ndarray, labels: np.ndarray, **caps) -> dict[str, float]:
+    """MAE, coverage of the central 90 % marginal posterior intervals (or mean +- 1.645 std
+    without a posterior head) and class accuracy on labelled trains, as evaluate_network scores."""
+    out = predict_arrays(loaded, trains, batch_size=1024, **caps)
+    error = np.abs(out.mean - targets)
+    if out.has_posterior:
+        from nwb_dicpop.inference.posterior import marginal_quantiles
+
+        low, high = marginal_quantiles(out.weights, out.means, out.scale_tril, out.support, [0.05, 0.95])
+        inside = (targets >= low) & (targets <= high)
+    else:
+        inside = error <= 1.6448536269514722 * out.std
+    return {
+        "mae_g_s": float(error[:, 0].mean()), "mae_g_u": float(error[:, 1].mean()),
+        "coverage90_g_s": float(inside[:, 0].mean()), "coverage90_g_u": float(inside[:, 1].mean()),
+        "class_accuracy": float(np.mean(np.where(out.p_bursting > 0.5, 2, 1) == labels)),
+        "ood_fraction": float(out.out_of_distribution.mean()),
+    }
+
+
+def compare_caps(loaded, trains, variants, repeats: int, data, keep) -> None:
+    """Throughput of the network uncapped and with each cap, timed round-robin in one run (the
+    ratios compare like with like on a busy machine); with labelled data, accuracy both ways."""
+    n = len(trains)
+    names = ["uncapped", *(name for name, _ in variants)]
+    settings = [{}, *(caps for _, caps in variants)]
+    times: list[list[float]] = [[] for _ in names]
+    for caps in settings:  # warm-up
+        predict_arrays(loaded, trains, batch_size=512, **caps)
+    for _ in range(max(3, repeats)):
+        for k, caps in enumerate(settings):
+            start = time.perf_counter()
+            predict_arrays(loaded, trains, batch_size=512, **caps)
+            times[k].append(time.perf_counter() - start)
+    base = min(times[0])
+    for name, caps, spent in zip(names, settings, times, strict=True):
+        cap = int(caps.get("max_spikes", loaded.card.get("max_spikes", 1024)))
+        tokens = sum(min(t.size, cap, caps.get("max_tokens", cap - 1) + 1) - 1 for t in trains)
+        print(f"{loaded.version} {name:<16} {n / min(spent):9,.0f} trains/s  x{base / min(spent):5.2f} vs uncapped  "
+              f"({tokens:,} tokens)")
+    if data is None:
+        return
+    keep = np.asarray(keep)
+    labelled = data.labels[keep] > 0
+    chosen = [trains[i] for i in np.flatnonzero(labelled)]
+    targets, labels = data.targets[keep][labelled], data.labels[keep][labelled]
+    keys = ["mae_g_s", "mae_g_u", "coverage90_g_s", "coverage90_g_u", "class_accuracy", "ood_fraction"]
+    print(f"accuracy on {len(chosen)} labelled trains: " + ", ".join(keys))
+    for name, caps in zip(names, settings, strict=True):
+        scores = accuracy(loaded, chosen, targets, labels, **caps)
+        print(f"{loaded.version} {name:<16} " + "  ".join(f"{scores[k]:.4f}" for k in keys))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", help="dataset directory (test set) to take trains from")
@@ -135,10 +196,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--weights", action="append",
                         help="network version or weights card to time (repeatable; default the newest shipped)")
+    parser.add_argument("--max-tokens", type=int, action="append", default=[],
+                        help="also time (and with --data score) the first network with this token cap (repeatable)")
+    parser.add_argument("--max-spikes", type=int, action="append", default=[],
+                        help="also time (and with --data score) the first network with this spike cap (repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
+    data = keep = None
     if args.data:
         from nwb_dicpop.inference.data import load_training_data
 
@@ -174,6 +240,10 @@ def main() -> None:
     orig_1 = best_of(lambda: run_original(original, one, 1), 20)
     print(f"latency, one train of {one[0].size} spikes: {label}: {ours_1 * 1e3:.2f} ms; original: {orig_1 * 1e3:.2f} ms; "
           f"speed-up x{orig_1 / ours_1:.1f}  (target < 5 ms)")
+    variants = [(f"max_tokens={t}", {"max_tokens": t}) for t in args.max_tokens]
+    variants += [(f"max_spikes={c}", {"max_spikes": c}) for c in args.max_spikes]
+    if variants:
+        compare_caps(loaded, trains, variants, args.repeats, data, keep)
     for other in networks[1:]:  # more versions, timed alternately with the first (same machine load)
         first, second = [], []
         for _ in range(args.repeats):

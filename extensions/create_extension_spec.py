@@ -13,6 +13,10 @@ Layout of an annotated file: everything lives in the processing module ``dicpop`
         population_members        PopulationMembers       one row per member conductance set
         spike_statistics          SpikeStatistics         one row per unit
         provenance                DicpopProvenance        software, model, seeds, settings, date
+        neuromodulation_analyses    NeuromodulationAnalyses    one row per analysis (per unit)
+        neuromodulation_ranking     NeuromodulationRanking     one row per candidate subset and analysis
+        neuromodulation_populations NeuromodulationPopulations the "before" and moved populations
+        neuromodulation_members     NeuromodulationMembers     their members, one row per conductance set
 
 Every per-unit table links to the file's ``Units`` rows through a ``units``
 DynamicTableRegion; ``PopulationMembers.population`` links to ``ConductancePopulations``.
@@ -23,8 +27,9 @@ Versions: 0.1.0 (first release); 0.2.0 adds the optional ``network_class`` colum
 DICEstimates (the network's class; ``firing_class`` there, now optional, held it in 0.1.0
 files, while the class of the spike train itself is ``SpikeStatistics.firing_class``) and the
 optional validation columns of ConductancePopulations (``validation_status``, ``n_simulated``,
-``n_valid``, ``yield``, ``validation_duration``, ``validation_transient``).  Files of 0.1.0 stay
-valid and readable.
+``n_valid``, ``yield``, ``validation_duration``, ``validation_transient``); 0.3.0 adds the four
+neuromodulation types (``nwb_dicpop.write_neuromodulation``: which conductances changed between
+two recordings of a unit).  Files of 0.1.0 and 0.2.0 stay valid and readable.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from pynwb.spec import (
 )
 
 NAME = "ndx-dicpop"
-VERSION = "0.2.0"
+VERSION = "0.3.0"
 DIMENSIONLESS = "dimensionless"
 
 
@@ -83,8 +88,9 @@ def main(out_dir: Path | None = None) -> None:
         version=VERSION,
         doc=(
             "Dynamic input conductances (DICs) inferred from spike trains, degenerate populations "
-            "of conductance-based models that reach them, per-unit spike statistics and the "
-            "provenance of the analysis, written by the nwb_dicpop package."
+            "of conductance-based models that reach them, per-unit spike statistics, the "
+            "conductances that most plausibly changed between two recordings of a unit "
+            "(neuromodulation) and the provenance of the analysis, written by the nwb_dicpop package."
         ),
         author=["nwb_dicpop developers"],
         contact=["dev@nwb-dicpop.invalid"],
@@ -273,8 +279,132 @@ def main(out_dir: Path | None = None) -> None:
         ],
     )
 
-    new_types = [conductance_column, dic_estimates, populations, members, statistics, provenance]
+    new_types = [conductance_column, dic_estimates, populations, members, statistics, provenance,
+                 *neuromodulation_types()]
     export_spec(ns_builder, new_types, str(out_dir or Path(__file__).resolve().parent))
+
+
+def _dic_columns(which: str) -> list[NWBDatasetSpec]:
+    """The DIC estimate of one side ("before" or "after") of a neuromodulation analysis."""
+    return [
+        column(f"{which}_g_f", f"Fast DIC g_f of the {which!r} train at V_th (NaN when not inferred).", "float64",
+               unit=DIMENSIONLESS),
+        column(f"{which}_g_s", f"Slow DIC g_s inferred from the {which!r} train (or given).", "float64",
+               unit=DIMENSIONLESS),
+        column(f"{which}_g_u", f"Ultraslow DIC g_u of the {which!r} train.", "float64", unit=DIMENSIONLESS),
+        column(f"{which}_g_s_std", f"One-sigma uncertainty of {which}_g_s.", "float64", unit=DIMENSIONLESS),
+        column(f"{which}_g_u_std", f"One-sigma uncertainty of {which}_g_u.", "float64", unit=DIMENSIONLESS),
+        column(f"{which}_network_class", f"Firing class the network predicts for the {which!r} train.", "text"),
+        column(f"{which}_status", f"'ok', or why the {which!r} estimate is unusable.", "text"),
+        column(f"{which}_out_of_distribution", f"True when the {which!r} train lies outside the network's "
+               "training support.", "bool"),
+        column(f"{which}_n_spikes", f"Spikes the network read in the {which!r} train (-1: not recorded).", "int64"),
+        column(f"{which}_t_start", f"Start of the {which!r} window (NaN when DICs were given instead of a train).",
+               "float64", unit="s"),
+        column(f"{which}_t_stop", f"End of the {which!r} window (NaN when DICs were given).", "float64", unit="s"),
+        column(f"{which}_statistics", f"Spike statistics of the {which!r} train, as JSON text: a list of "
+               "[name, value] pairs (null for NaN; '[]' when DICs were given).", "text"),
+    ]
+
+
+def neuromodulation_types() -> list[NWBGroupSpec]:
+    """The 0.3.0 types: a neuromodulation analysis, its ranking and its populations."""
+    analyses = NWBGroupSpec(
+        neurodata_type_def="NeuromodulationAnalyses",
+        neurodata_type_inc="DynamicTable",
+        default_name="neuromodulation_analyses",
+        doc=(
+            "Neuromodulation analyses, one row per analysis of one unit: which subsets of maximal "
+            "conductances most plausibly changed between a 'before' and an 'after' spike train "
+            "(nwb_dicpop.analyze_neuromodulation). Holds the DICs inferred from both trains, their "
+            "windows, whether a change is detectable and why, the score of 'no change', and the "
+            "settings. The ranked subsets are the rows of NeuromodulationRanking that point to it."
+        ),
+        datasets=[
+            region("units", "Row of the file's Units table of the unit analysed."),
+            column("model_name", "Conductance-based model of the analysis ('stg', 'da').", "text"),
+            column("network_version", "Version of the network that inferred the DICs ('' if given).", "text"),
+            column("threshold", "Threshold voltage V_th at which the DICs are defined.", "float64", unit="mV"),
+            *_dic_columns("before"),
+            *_dic_columns("after"),
+            column("detectable", "True when a change is detected and at most a few subsets (settings "
+                   "'max_first_rank') share the first rank.", "bool"),
+            column("change_detected", "True when the best subset beats 'no change' by the detection threshold, "
+                   "attributable or not.", "bool"),
+            column("reason", "Why the change is (not) detectable, with the numbers.", "text"),
+            column("no_change_log_evidence", "Score of 'no change' (the ranking's log_evidence scale).", "float64"),
+            column("no_change_log_evidence_dic", "DIC part of the score of 'no change'.", "float64"),
+            column("no_change_agreement", "Agreement of unmodulated members with the recorded change of firing "
+                   "(NaN without simulation).", "float64", unit=DIMENSIONLESS),
+            column("no_change_reproduced_fraction", "Fraction of unmodulated members that reproduce the 'after' "
+                   "train (NaN without simulation).", "float64", unit=DIMENSIONLESS),
+            column("bound_notes", "JSON list of remarks: where a modulation limit decides, and other notes.", "text"),
+            column("settings", "Every setting and constant of the analysis (seed, n_models, candidates, "
+                   "modulation limits, validate, ...), as JSON text: a list of [name, value] pairs (a mapping value, "
+                   "such as the modulation limits, likewise).", "text"),
+        ],
+    )
+    ranking = NWBGroupSpec(
+        neurodata_type_def="NeuromodulationRanking",
+        neurodata_type_inc="DynamicTable",
+        default_name="neuromodulation_ranking",
+        doc=(
+            "The candidate subsets of each neuromodulation analysis, most plausible first, one row per "
+            "subset and analysis. Tied subsets share a rank; rank -1 on every row of an analysis whose "
+            "change is not detectable."
+        ),
+        datasets=[
+            region("analysis", "Row of NeuromodulationAnalyses the subset was ranked in."),
+            region("units", "Row of the file's Units table of the unit analysed."),
+            column("subset", "Conductances of the subset, names joined by '+' in the model's order (e.g. 'A+H').",
+                   "text"),
+            column("size", "Number of conductances in the subset.", "int64"),
+            column("rank", "Competition rank (1 is the most plausible; tied subsets share a rank); -1 when the "
+                   "change is not detectable.", "int64"),
+            column("cost", "Posterior mean of the summed |ln(g_after / g_before)| of the changed conductances "
+                   "(NaN when no move is feasible).", "float64", unit=DIMENSIONLESS),
+            column("feasible_fraction", "Fraction of the moves (or members) that reach the 'after' DICs within "
+                   "the modulation limits.", "float64", unit=DIMENSIONLESS),
+            column("log_evidence", "Score the ranking sorts by.", "float64"),
+            column("log_evidence_dic", "DIC part of the score.", "float64"),
+            column("log_bayes_factor", "Score against 'no change'.", "float64"),
+            column("agreement", "Agreement of the simulated moved members with the recorded change of firing "
+                   "(NaN for subsets not simulated).", "float64", unit=DIMENSIONLESS),
+            column("reproduced_fraction", "Fraction of simulated moved members that reproduce the 'after' train "
+                   "(NaN for subsets not simulated).", "float64", unit=DIMENSIONLESS),
+            column("n_simulated", "Moved members simulated for the subset (0 when not simulated).", "int64"),
+            column("bound_limited_fraction", "Part of the reachable cases that only the modulation limits "
+                   "exclude.", "float64", unit=DIMENSIONLESS),
+            column("bound_decides", "True when a modulation limit decides the subset's place.", "bool"),
+            column("tie_reason", "Why the subset shares its rank ('' when it leads its rank).", "text"),
+        ],
+    )
+    populations = NWBGroupSpec(
+        neurodata_type_def="NeuromodulationPopulations",
+        neurodata_type_inc="ConductancePopulations",
+        default_name="neuromodulation_populations",
+        doc=(
+            "Populations of the neuromodulation analyses: for each analysis the degenerate population at "
+            "the 'before' DICs (role 'before') and, for the leading subsets, its members moved towards the "
+            "'after' DICs by changing the subset's conductances only (role 'moved'; members without a "
+            "feasible move are left out). Members are rows of NeuromodulationMembers."
+        ),
+        datasets=[
+            region("analysis", "Row of NeuromodulationAnalyses the population belongs to."),
+            column("role", "'before' (the population at the 'before' DICs) or 'moved'.", "text"),
+            column("subset", "The subset of the move ('' for the 'before' population).", "text"),
+        ],
+    )
+    members = NWBGroupSpec(
+        neurodata_type_def="NeuromodulationMembers",
+        neurodata_type_inc="PopulationMembers",
+        default_name="neuromodulation_members",
+        doc=(
+            "Members of NeuromodulationPopulations, one row per conductance set (its 'population' column "
+            "points to NeuromodulationPopulations); the columns are those of PopulationMembers."
+        ),
+    )
+    return [analyses, ranking, populations, members]
 
 
 if __name__ == "__main__":

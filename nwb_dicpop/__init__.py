@@ -41,6 +41,7 @@ _EXPORTS = {
     "read_spike_trains": "nwb_dicpop.io",
     "TimeUnitWarning": "nwb_dicpop.io",
     "write_results": "nwb_dicpop.nwb",
+    "write_neuromodulation": "nwb_dicpop.nwb",
     "read_results": "nwb_dicpop.nwb",
     "DicpopResults": "nwb_dicpop.nwb",
     "infer_dics": "nwb_dicpop.inference.predict",

@@ -17,10 +17,13 @@ from nwb_dicpop.containers import DICEstimate, Population
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nwb_dicpop.neuromodulation import NeuromodulationResult
+
 __all__ = [
     "POPULATION_OUTCOME_COLUMNS",
     "VALIDATION_PREFIX",
     "read_dics",
+    "read_neuromodulation",
     "read_population_outcomes",
     "read_populations",
     "read_provenance",
@@ -57,7 +60,7 @@ def read_dics(table: Any, ids: np.ndarray) -> DICEstimate:
         g_u=_column(table, "g_u"),
         g_s_std=_column(table, "g_s_std"),
         g_u_std=_column(table, "g_u_std"),
-        firing_class=tuple(str(v) for v in classes),
+        network_class=tuple(str(v) for v in classes),
         out_of_distribution=_column(table, "out_of_distribution").astype(bool),
         status=tuple(str(v) for v in _column(table, "status")),
         network_version=str(table.network_version),
@@ -166,3 +169,102 @@ def read_provenance(container: Any) -> dict[str, Any]:
         "settings": decode(container.settings),
     }
 
+
+
+RANKING_COLUMNS = (
+    "subset", "rank", "cost", "feasible_fraction", "size", "log_evidence", "log_evidence_dic", "log_bayes_factor",
+    "agreement", "reproduced_fraction", "n_simulated", "bound_limited_fraction", "bound_decides", "tie_reason",
+)
+"""Columns of ``NeuromodulationResult.ranking``, in its order (NeuromodulationRanking stores each)."""
+
+
+def _json(text: Any) -> Any:
+    return json.loads(text.decode() if isinstance(text, bytes) else str(text))
+
+
+def _pairs(text: Any) -> dict[str, Any]:
+    """A mapping stored as a JSON list of ``[key, value]`` pairs (nested mappings likewise)."""
+    def mapping(value: Any) -> Any:
+        if isinstance(value, list) and value and all(
+            isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) for item in value
+        ):
+            return {key: mapping(item) for key, item in value}
+        return value
+
+    return {str(key): mapping(value) for key, value in _json(text)}
+
+
+def _statistics(text: Any) -> dict[str, Any]:
+    """Spike statistics stored as JSON pairs (NaN written as null): null back to NaN."""
+    return {k: (np.nan if v is None else v) for k, v in _pairs(text).items()}
+
+
+def _side(columns: dict[str, np.ndarray], i: int, which: str, unit_id: int, model_name: str) -> DICEstimate:
+    def value(name: str) -> Any:
+        return columns[f"{which}_{name}"][i]
+
+    return DICEstimate(
+        unit_ids=(unit_id,), model_name=model_name, threshold=float(columns["threshold"][i]),
+        g_s=[float(value("g_s"))], g_u=[float(value("g_u"))], g_s_std=[float(value("g_s_std"))],
+        g_u_std=[float(value("g_u_std"))], network_class=(str(value("network_class")),),
+        out_of_distribution=[bool(value("out_of_distribution"))], status=(str(value("status")),),
+        network_version=str(columns["network_version"][i]), g_f=[float(value("g_f"))],
+        n_spikes_used=[int(value("n_spikes"))],
+    )
+
+
+def _window(columns: dict[str, np.ndarray], i: int, which: str) -> tuple[float, float] | None:
+    start, stop = float(columns[f"{which}_t_start"][i]), float(columns[f"{which}_t_stop"][i])
+    return None if np.isnan(start) else (start, stop)
+
+
+def read_neuromodulation(
+    analyses: Any, ranking: Any, populations: Any, members: Any, ids: np.ndarray
+) -> tuple[NeuromodulationResult, ...]:
+    """The NeuromodulationResult of each row of NeuromodulationAnalyses (ndx-dicpop >= 0.3.0)."""
+    import pandas as pd
+
+    from nwb_dicpop.neuromodulation import NeuromodulationResult
+
+    columns = {name: _column(analyses, name) for name in analyses.colnames if name != "units"}
+    unit_ids = ids[np.asarray(analyses["units"].data[:], dtype=np.int64)]
+    text = ("subset", "tie_reason")  # python str lists: pandas infers the dtype the analysis' table has
+    frame = pd.DataFrame({name: [str(v) for v in _column(ranking, name)] if name in text else _column(ranking, name)
+                          for name in RANKING_COLUMNS})
+    frame["rank"] = pd.array([pd.NA if r < 0 else int(r) for r in frame["rank"]], dtype="Int64")
+    for name in ("size", "n_simulated"):
+        frame[name] = frame[name].astype(np.int64)
+    frame["bound_decides"] = frame["bound_decides"].astype(bool)
+    ranked_in = np.asarray(ranking["analysis"].data[:], dtype=np.int64)
+    pops, _ = read_populations(populations, members, ids)
+    owner = np.asarray(populations["analysis"].data[:], dtype=np.int64)
+    roles = _column(populations, "role")
+    subsets = _column(populations, "subset")
+    out = []
+    for i, unit_id in enumerate(unit_ids):
+        uid = int(unit_id)
+        model_name = str(columns["model_name"][i])
+        mine = [k for k in range(len(pops)) if owner[k] == i]
+        before = next(pops[k] for k in mine if roles[k] == "before")
+        no_change = {key: float(columns[f"no_change_{key}"][i])
+                     for key in ("log_evidence", "log_evidence_dic", "agreement", "reproduced_fraction")}
+        out.append(NeuromodulationResult(
+            model_name=model_name,
+            ranking=frame[ranked_in == i].reset_index(drop=True),
+            detectable=bool(columns["detectable"][i]),
+            reason=str(columns["reason"][i]),
+            before=_side(columns, i, "before", uid, model_name),
+            after=_side(columns, i, "after", uid, model_name),
+            before_statistics=_statistics(columns["before_statistics"][i]),
+            after_statistics=_statistics(columns["after_statistics"][i]),
+            before_population=before,
+            moved={str(subsets[k]): pops[k] for k in mine if roles[k] == "moved"},
+            no_change=no_change,
+            bound_notes=tuple(str(n) for n in _json(columns["bound_notes"][i])),
+            change_detected=bool(columns["change_detected"][i]),
+            settings=_pairs(columns["settings"][i]),
+            unit_id=uid,
+            before_window=_window(columns, i, "before"),
+            after_window=_window(columns, i, "after"),
+        ))
+    return tuple(out)

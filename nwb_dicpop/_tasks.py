@@ -80,7 +80,7 @@ VALIDATION_STATUSES = ("partial", "not_reproduced")
 kept), or none did (``"not_reproduced"``: no population)."""
 
 _PER_UNIT_FIELDS = (
-    "unit_ids", "g_s", "g_u", "g_s_std", "g_u_std", "firing_class", "out_of_distribution", "status", "g_f",
+    "unit_ids", "g_s", "g_u", "g_s_std", "g_u_std", "network_class", "out_of_distribution", "status", "g_f",
     "n_spikes_used", "g_f_std", "posterior_weights", "posterior_means", "posterior_scale_tril",
 )
 """Fields of :class:`~nwb_dicpop.DICEstimate` that hold one entry per unit."""
@@ -316,7 +316,7 @@ def target_estimate(model: str, unit_ids: Sequence[Any], g_s: Any, g_u: Any) -> 
     return DICEstimate(
         unit_ids=tuple(unit_ids), model_name=spec.name, threshold=float(spec.threshold),
         g_s=np.asarray(g_s, dtype=np.float64), g_u=np.asarray(g_u, dtype=np.float64), g_s_std=0.0, g_u_std=0.0,
-        firing_class=("unknown",) * n, out_of_distribution=False, status=("ok",) * n,
+        network_class=("unknown",) * n, out_of_distribution=False, status=("ok",) * n,
         network_version="known targets",
     )
 

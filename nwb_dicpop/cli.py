@@ -278,8 +278,11 @@ class _Progress:
         filled = int(self.WIDTH * self.done / self.total) if self.total else 0
         count = f"{self.done}/{self.total}" if self.total else ""
         label = f" {self.label}" if self.label else ""
+        elapsed = time.monotonic() - self.started
+        # time left at the pace so far (steps of a stage cost about the same: units, chunks)
+        left = f", about {elapsed * (self.total - self.done) / self.done:.0f} s left" if 0 < self.done < self.total else ""
         line = (f"{self.stage:>12} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {count}"
-                f" {time.monotonic() - self.started:.0f} s{label}")
+                f" {elapsed:.0f} s{left}{label}")
         if self.tty:
             print(f"\r{line}\033[K", end="\n" if final else "", file=sys.stderr, flush=True)
             if final:
@@ -509,7 +512,7 @@ def _estimate_from_table(table: Any, model: str, path: str) -> Any:
         unit_ids=tuple(table["unit_id"].tolist()), model_name=spec.name, threshold=float(spec.threshold),
         g_s=table["g_s"].to_numpy(dtype=float), g_u=table["g_u"].to_numpy(dtype=float),
         g_s_std=table["g_s_std"].to_numpy(dtype=float), g_u_std=table["g_u_std"].to_numpy(dtype=float),
-        firing_class=tuple(classes), out_of_distribution=flagged, status=tuple(str(v) for v in table["status"]),
+        network_class=tuple(classes), out_of_distribution=flagged, status=tuple(str(v) for v in table["status"]),
         network_version=f"table {path}",
     )
 
@@ -782,12 +785,384 @@ def _cmd_show(args: argparse.Namespace) -> int:
     title = f"{results!r}\nmodel: {results.dics.model_name if results.dics else '-'}"
     if "g_f_population" in table:
         title += "\ng_f_population: derived from the population (mean g_f of its members), not inferred"
-    _emit(args, table.round(3) if len(table) else "(no DIC estimates in this file)", payload, title)
+    stored = results.neuromodulation
+    if stored:  # analyses written by nwb-dicpop neuromodulation / write_neuromodulation
+        payload["neuromodulation"] = [_neuromodulation_payload(r) for r in stored]
+    empty = "(no DIC estimates in this file" + ("; neuromodulation analyses below)" if stored else ")")
+    _emit(args, table.round(3) if len(table) else empty, payload, title)
+    if stored and not args.quiet and not args.json:
+        for k, result in enumerate(stored, start=1):
+            _print_neuromodulation(result, top=10, header=f"Neuromodulation analysis {k} of {len(stored)}: ")
     return EXIT_OK
 
 
 def _has_classes(statistics: Any) -> bool:
     return statistics is not None and {"unit_id", "firing_class"} <= set(statistics.columns)
+
+
+# --------------------------------------------------------------------------- neuromodulation
+_FIGURE_FORMATS = ("png", "svg")
+_NEUROMODULATION_FIGURES = ("ranking", "map", "conductances")
+
+
+def _period(values: Sequence[str] | None, flag: str) -> tuple[float, float] | str | None:
+    """``--before`` / ``--after``: a window ``T_START T_STOP`` in seconds, or an epoch name."""
+    if not values:
+        return None
+    if len(values) == 1:
+        text = values[0]
+        with contextlib.suppress(ValueError):
+            float(text)
+            msg = (f"{flag} {text!r} is one number; give a window as two numbers in seconds (T_START T_STOP, "
+                   f"e.g. {flag} 0 10) or the name of an epoch of the NWB file (e.g. {flag} baseline).")
+            raise UsageError(msg)
+        return text
+    if len(values) == 2:
+        try:
+            return float(values[0]), float(values[1])
+        except ValueError:
+            pass
+    msg = (f"{flag} takes a window T_START T_STOP in seconds (e.g. {flag} 0 10) or one epoch name (e.g. "
+           f"{flag} baseline); got {' '.join(values)!r}.")
+    raise UsageError(msg)
+
+
+def _describe_period(period: tuple[float, float] | str | None) -> str:
+    if period is None:
+        return "the whole recording"
+    if isinstance(period, str):
+        return f"epoch {period!r}"
+    return f"[{period[0]:g}, {period[1]:g}] s"
+
+
+def _read_unit(args: argparse.Namespace, source: str, unit: Any, period: tuple[float, float] | str | None) -> Any:
+    """One unit's train of ``source`` (a window, an epoch or everything), read like the other commands read."""
+    selection = argparse.Namespace(**{**vars(args), "units": str(unit), "where": None,
+                                      "window": period if isinstance(period, tuple) else None,
+                                      "epoch": period if isinstance(period, str) else None})
+    return _read_spikes(selection, source)
+
+
+def _choose_units(args: argparse.Namespace, source: str, *, single: bool = False) -> list[Any]:
+    """The units named by ``--unit`` ("all" for every unit); the only unit when the file holds one."""
+    spikes = _read_spikes(argparse.Namespace(**{**vars(args), "units": None, "where": None, "window": None,
+                                                "epoch": None}), source)
+    ids = list(spikes.unit_ids)
+    if args.unit is None:
+        if len(ids) == 1:
+            return ids
+        shown = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
+        more = "" if single else " (several: --unit 1,2; every unit: --unit all)"
+        msg = f"{source!r} holds {len(ids)} units ({shown}); choose one with --unit ID{more}."
+        raise CommandError(msg)
+    if args.unit.strip().lower() == "all" and not single:
+        return ids
+    wanted = [_unit_id(u) for u in args.unit.split(",") if u.strip()]
+    if single and len(wanted) != 1:
+        msg = f"--unit takes one unit id here; got {args.unit!r}."
+        raise UsageError(msg)
+    for unit in wanted:
+        if unit not in ids:
+            import difflib
+
+            close = difflib.get_close_matches(str(unit), [str(i) for i in ids], n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            msg = f"--unit {unit!r} is not a unit of {source!r} (ids: {', '.join(map(str, ids[:20]))}).{hint}"
+            raise CommandError(msg)
+    return wanted
+
+
+def _annotated_output(args: argparse.Namespace, source: str) -> Path | None:
+    """``-o``: the annotated copy of ``source`` that will hold the results, checked before any work."""
+    if not args.output:
+        return None
+    from nwb_dicpop.nwb import check_output_path
+
+    if _is_remote(source) or Path(source).suffix.lower() != ".nwb":
+        kind = "a URL" if _is_remote(source) else f"a {Path(source).suffix or 'suffix-less'} file, not NWB"
+        msg = (f"--output writes an annotated copy of the NWB input, and {source!r} is {kind}; drop --output to "
+               "print the results only" + (", or download the file first." if _is_remote(source) else "."))
+        raise CommandError(msg)
+    return check_output_path(source, args.output, overwrite=args.overwrite, neuromodulation=True)
+
+
+def _figure_plan(args: argparse.Namespace, units: Sequence[Any], kinds: Sequence[str]) -> dict[Any, dict[str, Path]]:
+    """``--figures DIR``: the files each unit gets (``unit<ID>_<kind>.png`` and ``.svg``), checked before any work."""
+    if not args.figures:
+        return {}
+    folder = Path(args.figures)
+    if folder.exists() and not folder.is_dir():
+        msg = f"--figures {args.figures!r} is a file; give a folder (it is created when missing)."
+        raise CommandError(msg)
+    if not folder.parent.is_dir():
+        msg = f"the folder above --figures, {str(folder.parent)!r}, does not exist; create it or choose another --figures."
+        raise CommandError(msg)
+    folder.mkdir(exist_ok=True)
+    plan = {unit: {f"{kind}.{ext}": folder / f"unit{unit}_{kind}.{ext}" for kind in kinds for ext in _FIGURE_FORMATS}
+            for unit in units}
+    existing = [str(path) for files in plan.values() for path in files.values() if path.exists()]
+    if existing and not args.overwrite:
+        msg = f"figure files already exist ({', '.join(existing[:3])}{', ...' if len(existing) > 3 else ''}); pass --overwrite to replace them."
+        raise CommandError(msg)
+    with contextlib.suppress(_DryRun), atomic_destination(folder / "figure-check.png"):
+        raise _DryRun
+    return plan
+
+
+def _neuromodulation_figures(result: Any, files: dict[str, Path]) -> list[str]:
+    """Ranking, reachability map of the leading subset (before population, after DICs) and conductances."""
+    import numpy as np
+
+    from nwb_dicpop import plotting
+    from nwb_dicpop.neuromodulation import modulation_map
+
+    leading = result.top[0] if result.top else str(result.ranking["subset"].iloc[0])
+    start = result.before_population
+    after = (float(result.after.g_s[0]), float(result.after.g_u[0]))
+    g_s = np.concatenate([start.dics[:, 1], [after[0], -20.0, 20.0]])
+    g_u = np.concatenate([start.dics[:, 2], [after[1], 0.0, 20.0]])
+    g_s, g_u = g_s[np.isfinite(g_s)], g_u[np.isfinite(g_u)]
+    grid_s = np.linspace(np.floor(g_s.min()) - 1.0, np.ceil(g_s.max()) + 1.0, 81)
+    grid_u = np.linspace(np.floor(g_u.min()) - 1.0, np.ceil(g_u.max()) + 1.0, 81)
+    reach = modulation_map(start, leading, g_s_values=grid_s, g_u_values=grid_u,
+                           modulation_limits=result.settings.get("modulation_limits"))
+    moved = result.moved.get(leading)
+    # arrows join member i before and after: only when every member has a move (same order)
+    arrows = moved if moved is not None and moved.n_models == start.n_models else None
+    drawings = {
+        "ranking": lambda: plotting.plot_ranking(result),
+        "map": lambda: plotting.plot_modulation_map(reach, after=after, moved=arrows),
+        "conductances": lambda: plotting.plot_conductances(result, leading if leading in result.moved else None),
+    }
+    written = []
+    for kind, draw in drawings.items():
+        for ext in _FIGURE_FORMATS:
+            written.append(str(plotting.save_figure(draw(), files[f"{kind}.{ext}"])))
+    return written
+
+
+def _verdict(result: Any) -> str:
+    """The outcome of one analysis in plain words (ties and 'no detectable DIC change' spelled out)."""
+    if result.detectable:
+        top = list(result.top)
+        if len(top) == 1:
+            return f"Detectable DIC change. Most plausible change: {top[0]}, alone in the first rank."
+        return (f"Detectable DIC change. {', '.join(top[:-1])} and {top[-1]} share the first rank: the data cannot "
+                "tell them apart.")
+    if result.change_detected:
+        return ("A change is detected but cannot be attributed: too many subsets explain it equally well, so "
+                "ranks are not assigned (the subsets below are listed by score).")
+    return ("No detectable DIC change: the DICs before and after do not differ beyond their uncertainty. The "
+            "subsets below are listed by score, without ranks.")
+
+
+def _ranking_table(result: Any, top: int) -> Any:
+    frame = result.ranking
+    validated = bool(result.settings.get("validate"))
+    columns = ["rank", "subset", "log_bayes_factor", "cost", "feasible_fraction"]
+    columns += ["agreement", "reproduced_fraction"] if validated else []
+    table = frame[[*columns, "tie_reason"]].copy()
+    table["rank"] = [("-" if r is None or str(r) == "<NA>" else str(int(r))) for r in frame["rank"].astype(object)]
+    table["tie_reason"] = [reason or "" for reason in frame["tie_reason"]]
+    table = table.rename(columns={"tie_reason": "tied because", "log_bayes_factor": "log_BF_vs_no_change",
+                                  "feasible_fraction": "feasible"})
+    return table.head(top) if top > 0 else table
+
+
+def _print_neuromodulation(result: Any, top: int, header: str = "") -> None:
+    validated = "with Brian2 simulations" if result.settings.get("validate") else "DIC evidence only"
+    windows = ""
+    if result.before_window is not None and result.after_window is not None:
+        windows = (f"; before [{result.before_window[0]:g}, {result.before_window[1]:g}] s, after "
+                   f"[{result.after_window[0]:g}, {result.after_window[1]:g}] s")
+    print(f"\n{header}Unit {result.unit_id} (model {result.model_name}{windows}; {validated})")
+    print(_verdict(result))
+    reason = result.reason
+    for said in ("no detectable DIC change: ", "detectable DIC change: "):  # the verdict already says it
+        reason = reason.removeprefix(said)
+    print(f"Why: {reason}")
+    table = _ranking_table(result, top)
+    print(table.round(2).to_string(index=False))
+    hidden = len(result.ranking) - len(table)
+    if hidden > 0:
+        print(f"({hidden} more subsets: --top 0 shows all, --json gives every column)")
+    for note in result.bound_notes:
+        print(f"Note: {note}")
+
+
+def _neuromodulation_payload(result: Any) -> dict[str, Any]:
+    """A result for --json: everything but the population members (they are in the NWB output)."""
+    record = result.to_dict()
+    for key in ("before_population", "moved", "conductance_names"):
+        record.pop(key, None)
+    record["top"] = list(result.top)
+    record["verdict"] = _verdict(result)
+    record["moved_subsets"] = list(result.moved)
+    return record
+
+
+def _cmd_neuromodulation(args: argparse.Namespace) -> int:
+    """``neuromodulation``: every check (inputs, units, windows, outputs) before the first analysis."""
+    import dataclasses
+
+    import nwb_dicpop as ndp
+
+    sources = list(args.inputs)
+    if len(sources) > 2:
+        msg = (f"neuromodulation takes one recording (with --before and --after) or two files, BEFORE AFTER; got "
+               f"{len(sources)} inputs.")
+        raise UsageError(msg)
+    before, after = _period(args.before, "--before"), _period(args.after, "--after")
+    if len(sources) == 1 and (before is None or after is None):
+        msg = ("with one input, give both --before and --after: windows T_START T_STOP in seconds or epoch names "
+               "(e.g. --before baseline --after drug); or pass two files, BEFORE AFTER.")
+        raise UsageError(msg)
+    for source in sources:
+        _check_input(source, args.command)
+    ndp.get_model(args.model)
+    output = _annotated_output(args, sources[0])
+    units = _choose_units(args, sources[0])
+    figures = _figure_plan(args, units, _NEUROMODULATION_FIGURES)
+    source_b, source_a = sources[0], sources[-1]
+    trains = []
+    for unit in units:  # every train read and checked before any analysis
+        if len(sources) == 1:
+            recording = _read_unit(args, source_b, unit, None)
+            spans = [_read_unit(args, source_b, unit, p) if isinstance(p, str) else p for p in (before, after)]
+            windows = [(float(s.t_start[0]), float(s.t_stop[0])) if not isinstance(s, tuple) else s for s in spans]
+            trains.append((windows[0], windows[1], recording))
+        else:
+            trains.append((_read_unit(args, source_b, unit, before), _read_unit(args, source_a, unit, after), None))
+    subsets = [s.strip() for s in args.subsets.split(",") if s.strip()] if args.subsets else None
+    talk = not (args.quiet or args.json)
+    results = []
+    for unit, (train_b, train_a, recording) in zip(units, trains, strict=True):
+        if talk:
+            work = ("simulating moved members with Brian2, about 20 s per unit" if args.validate
+                    else "DIC evidence only, a few seconds")
+            print(f"unit {unit}: analysing ({work}) ...", file=sys.stderr, flush=True)
+        result = ndp.analyze_neuromodulation(
+            train_b, train_a, model=args.model, recording=recording, unit=unit, n_models=args.n_models,
+            max_subset_size=args.max_subset_size, subsets=subsets, validate=args.validate,
+            n_simulated=args.n_simulated, rng=args.seed,
+        )
+        record = {"before_source": source_b, "after_source": source_a,
+                  "before_selection": _describe_period(before), "after_selection": _describe_period(after)}
+        results.append(dataclasses.replace(result, settings={**result.settings, **record}))
+    written = []
+    for result in results:
+        if result.unit_id in figures:
+            written += _neuromodulation_figures(result, figures[result.unit_id])
+    if output is not None:
+        ndp.write_neuromodulation(source_b, results, output, overwrite=args.overwrite)
+    if args.json:
+        payload = {"model": args.model, "inputs": sources, "output": None if output is None else str(output),
+                   "figures": written, "analyses": [_neuromodulation_payload(r) for r in results]}
+        print(json.dumps(_jsonable(payload), indent=2, allow_nan=False))
+    elif not args.quiet:
+        source_text = source_b if len(sources) == 1 else f"{source_b} (before) and {source_a} (after)"
+        print(f"Neuromodulation analysis of {source_text}: before {_describe_period(before)}, after "
+              f"{_describe_period(after)}")
+        for result in results:
+            _print_neuromodulation(result, args.top)
+        print()
+        print(f"annotated NWB: {output}" if output is not None
+              else "not stored: pass -o OUT.nwb to keep the results in an annotated copy of the input")
+        if written:
+            print(f"figures: {len(written)} files in {args.figures}")
+    return EXIT_OK
+
+
+def _cmd_trajectory(args: argparse.Namespace) -> int:
+    """``trajectory``: DICs over sliding windows of one unit's recording, and a population carried along."""
+    import nwb_dicpop as ndp
+
+    _check_input(args.input, args.command)
+    ndp.get_model(args.model)
+    _check_file_output(args.output, "trajectory.csv")
+    if args.output and Path(args.output).exists() and not args.overwrite:
+        msg = f"--output {args.output!r} already exists; pass --overwrite to replace it."
+        raise CommandError(msg)
+    (unit,) = _choose_units(args, args.input, single=True)
+    figures = _figure_plan(args, [unit], ("trajectory",))
+    spikes = _read_unit(args, args.input, unit, None)
+    pair = _parse_set(args.set)
+    trajectory = ndp.track_dics(spikes, model=args.model, window=args.window, step=args.step, n_models=args.n_models,
+                                compensating_set=pair if isinstance(pair, str) else tuple(pair), rng=args.seed)
+    table = trajectory.to_dataframe()
+    table["compensating_set"] = ["+".join(s) for s in trajectory.compensating_sets]
+    _save_table(table, args.output)
+    written = []
+    if figures:
+        from nwb_dicpop import plotting
+
+        for ext in _FIGURE_FORMATS:
+            written.append(str(plotting.save_figure(plotting.plot_trajectory(trajectory),
+                                                    figures[unit][f"trajectory.{ext}"])))
+    payload = {"unit_id": unit, "model": trajectory.model_name, "windows": table.to_dict(orient="records"),
+               "output": args.output, "figures": written}
+    title = (f"Unit {unit}: {trajectory!r}\nwindows of {args.window:g} s every {args.step:g} s; g_s, g_u inferred "
+             "per window (NaN: too few spikes); fraction_moved: members that reached the window's DICs")
+    _emit(args, table.round(3), payload, title)
+    if written and not args.quiet and not args.json:
+        print(f"figures: {', '.join(written)}")
+    return EXIT_OK
+
+
+def _add_neuromodulation_commands(sub: Any) -> None:
+    """The ``neuromodulation`` and ``trajectory`` commands."""
+    def reading(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--unit", help="unit id (neuromodulation: several as 1,2, or all; default: the only unit)")
+        command.add_argument("--time-unit", choices=["s", "ms"],
+                             help="unit of the spike times (tables: their unit; NWB: ms converts a file written in "
+                                  "milliseconds by mistake); given explicitly, the times are not checked")
+        command.add_argument("--sort", action="store_true", help="sort unsorted spike times while reading")
+        command.add_argument("--figures", metavar="DIR", help="write the figures (PNG and SVG) into this folder")
+        command.add_argument("--overwrite", action="store_true", help="replace existing output and figure files")
+
+    neuro = sub.add_parser(
+        "neuromodulation", help="which conductances changed between two recordings of a unit (ranked subsets)",
+        description=("Rank the subsets of maximal conductances whose change most plausibly turns the 'before' "
+                     "firing of a unit into its 'after' firing. One recording with --before and --after (windows "
+                     "or epochs), or two files BEFORE AFTER (whole recordings, or --before/--after within each)."),
+    )
+    neuro.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="one recording (NWB, Neo file or CSV), or two: BEFORE AFTER")
+    neuro.add_argument("--before", nargs="+", metavar="PERIOD",
+                       help="the 'before' period: T_START T_STOP in seconds (e.g. 0 10), or an epoch name of the NWB file (e.g. baseline)")
+    neuro.add_argument("--after", nargs="+", metavar="PERIOD",
+                       help="the 'after' window in seconds, or an epoch name (e.g. drug)")
+    neuro.add_argument("--model", required=True, help="model name: stg or da")
+    neuro.add_argument("--n-models", type=_positive_int, default=200,
+                       help="members of the 'before' population (default 200)")
+    neuro.add_argument("--max-subset-size", type=_positive_int, default=2,
+                       help="largest subset tried, 1 or 2 (default 2)")
+    neuro.add_argument("--subsets", help="candidate subsets, comma-separated, e.g. A+H,CaT (default: every single "
+                                         "conductance and pair, leak excluded)")
+    neuro.add_argument("--validate", action=argparse.BooleanOptionalAction, default=True,
+                       help="simulate moved members with Brian2 and compare their change of firing with the "
+                            "recorded one (default on, recommended for recorded trains; about 20 s per unit); "
+                            "--no-validate: DIC evidence only (seconds, but rarely conclusive)")
+    neuro.add_argument("--n-simulated", type=_positive_int, default=16,
+                       help="moved members simulated per leading subset with --validate (default 16)")
+    neuro.add_argument("--top", type=int, default=10, help="subsets printed per unit (default 10; 0: all)")
+    neuro.add_argument("-o", "--output", help="annotated copy of the (first) NWB input holding the results "
+                                               "(default: nothing written)")
+    reading(neuro)
+    _common(neuro, seed=True)
+    neuro.set_defaults(func=_cmd_neuromodulation)
+
+    traj = sub.add_parser("trajectory", help="DICs over sliding windows of one unit's recording (track_dics)")
+    traj.add_argument("input", help="NWB file, Neo file or CSV")
+    traj.add_argument("--model", required=True, help="model name: stg or da")
+    traj.add_argument("--window", type=float, required=True, help="window length in seconds")
+    traj.add_argument("--step", type=float, required=True, help="step between window starts in seconds")
+    traj.add_argument("--n-models", type=_positive_int, default=100, help="members carried along (default 100)")
+    traj.add_argument("--set", default="rule", help="pair re-solved to enter each window: rule, or two names, e.g. A,H")
+    traj.add_argument("-o", "--output", help="CSV file for the per-window table")
+    reading(traj)
+    _common(traj, seed=True)
+    traj.set_defaults(func=_cmd_trajectory)
 
 
 def _cmd_make_training_data(args: argparse.Namespace) -> int:
@@ -860,6 +1235,15 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
         write_text_atomic(Path(args.output), text)
     elif not args.quiet:
         print(text, end="")
+    return EXIT_OK
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from nwb_dicpop.gui import run_gui
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the GUI is stopped
+        run_gui(host=args.host, port=args.port, open_browser=not args.no_browser, allow_remote=args.allow_remote,
+                max_upload_mb=args.max_upload_mb)
     return EXIT_OK
 
 
@@ -1045,6 +1429,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", help="an NWB file written by nwb-dicpop (processing/dicpop)")
     _common(show)
     show.set_defaults(func=_cmd_show)
+    _add_neuromodulation_commands(sub)
 
     gen = sub.add_parser("make-training-data", help="simulate a training set for the DIC network (resumable chunks)")
     gen.add_argument("--model", required=True, help="model name: stg or da")
@@ -1096,6 +1481,16 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("-o", "--output", help="file to write (e.g. docs/model_card.md); default print")
     _common(card)
     card.set_defaults(func=_cmd_model_card)
+
+    gui = sub.add_parser("gui", help="the local web GUI (needs pip install 'nwb_dicpop[gui]')")
+    gui.add_argument("--port", type=_positive_int, default=8080, help="port to listen on (default 8080)")
+    gui.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1: this computer only)")
+    gui.add_argument("--allow-remote", action="store_true",
+                     help="accept a --host other than this computer (others could then use the GUI and its files)")
+    gui.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    gui.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload in MB (default 200)")
+    _common(gui)
+    gui.set_defaults(func=_cmd_gui)
     for command in sub.choices.values():
         command.set_defaults(command_parser=command)
     return parser

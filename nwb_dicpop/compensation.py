@@ -1,6 +1,6 @@
 """Compensation: from DIC targets to degenerate populations of maximal conductances.
 
-Two steps (science.md section 5):
+Two steps (Fyon et al. 2024; Brandoit et al. 2025; ``docs/method.md``, "Compensation"):
 
 1. a degenerate *spiking* base population: random conductances, then three "compensating"
    conductances solved so that ``(g_f, g_s, g_u)`` at the model's ``V_th`` hit fixed spiking
@@ -278,7 +278,7 @@ def choose_compensating_set(
 ) -> tuple[str, str]:
     """The pair of conductances re-solved to reach ``(g_s, g_u)``.
 
-    ``method="rule"`` applies the model's published rule (science.md 5.3); ``"auto"`` picks,
+    ``method="rule"`` applies the model's published rule (Brandoit et al. 2025); ``"auto"`` picks,
     among :func:`candidate_sets`, the one with the highest reachability at the target
     (fraction of ``n_models`` base members that reach it with valid conductances), the rule's
     pair winning ties.
@@ -1088,7 +1088,7 @@ def reachability_map(
     epsilon: float = _DEFAULT_EPSILON,
     rng: int | np.random.Generator | None = None,
 ) -> ReachabilityMap:
-    """Reachability of a grid of ``(g_s, g_u)`` targets by one compensating set (science.md 6).
+    """Reachability of a grid of ``(g_s, g_u)`` targets by one compensating set (``docs/method.md``).
 
     One spiking base population of ``n_models`` members is neuromodulated to every target;
     the reachability is the fraction of members whose re-solved conductances are valid

@@ -10,6 +10,7 @@ conductances in mS/cm^2, DICs dimensionless (normalised by the leak conductance)
 from __future__ import annotations
 
 import difflib
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -480,8 +481,12 @@ class DICEstimate:
         One-sigma uncertainty of ``g_s`` and ``g_u``: the marginal standard deviations of the
         joint posterior where the estimate has one (:attr:`has_posterior`), else the sigmas of
         independent Gaussians around ``g_s``, ``g_u``.
-    firing_class : tuple of str
-        "spiking", "bursting" or "silent" per unit.
+    network_class : tuple of str
+        The network's class of each train: "spiking", "bursting", or "silent" (fewer than 3
+        spikes: no estimate).  It can differ from the train's ``firing_class`` by the ISI-CV
+        rule of :func:`~nwb_dicpop.compute_spike_statistics` on borderline trains (see
+        ``docs/method.md``, "Two firing classes").  Called ``firing_class`` before; that name
+        is still accepted, with a DeprecationWarning.
     out_of_distribution : ndarray of bool, shape (n_units,)
         True where the train lies outside the network's training support.
     status : tuple of str
@@ -524,7 +529,7 @@ class DICEstimate:
     g_u: np.ndarray
     g_s_std: np.ndarray
     g_u_std: np.ndarray
-    firing_class: tuple[str, ...]
+    network_class: tuple[str, ...]
     out_of_distribution: np.ndarray
     status: tuple[str, ...]
     network_version: str = ""
@@ -551,7 +556,7 @@ class DICEstimate:
         object.__setattr__(
             self, "out_of_distribution", _per_unit("out_of_distribution", self.out_of_distribution, n, bool)
         )
-        for name in ("firing_class", "status"):
+        for name in ("network_class", "status"):
             values = tuple(str(v) for v in getattr(self, name))
             if len(values) != n:
                 msg = f"`{name}` must have one entry per unit ({n}); got {len(values)}."
@@ -589,6 +594,12 @@ class DICEstimate:
         object.__setattr__(self, "posterior_weights", _frozen(weights))
         object.__setattr__(self, "posterior_means", _frozen(means))
         object.__setattr__(self, "posterior_scale_tril", _frozen(tril))
+
+    @property
+    def firing_class(self) -> tuple[str, ...]:
+        """Deprecated name of :attr:`network_class` (the network's class, not the ISI-CV rule's)."""
+        warnings.warn(_OLD_CLASS_NAME, DeprecationWarning, stacklevel=2)
+        return self.network_class
 
     @property
     def ok(self) -> np.ndarray:
@@ -692,7 +703,8 @@ class DICEstimate:
         return out
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per unit."""
+        """One row per unit: ``unit_id``, the DICs and their uncertainty, ``network_class`` (the
+        network's class), ``out_of_distribution``, ``status``, ``n_spikes_used``."""
         import pandas as pd
 
         return pd.DataFrame(
@@ -704,7 +716,7 @@ class DICEstimate:
                 "g_u": self.g_u,
                 "g_s_std": self.g_s_std,
                 "g_u_std": self.g_u_std,
-                "firing_class": list(self.firing_class),
+                "network_class": list(self.network_class),
                 "out_of_distribution": self.out_of_distribution,
                 "status": list(self.status),
                 "n_spikes_used": self.n_spikes_used,
@@ -716,6 +728,29 @@ class DICEstimate:
             f"DICEstimate(model={self.model_name!r}, {self.n_units} units, {int(self.ok.sum())} ok, "
             f"V_th={self.threshold} {VOLTAGE_UNIT}, network={self.network_version!r})"
         )
+
+
+_OLD_CLASS_NAME = (
+    "DICEstimate.firing_class was renamed network_class (the network's class of each train); "
+    "`firing_class` now means only the class by the ISI-CV rule of compute_spike_statistics. "
+    "Use network_class."
+)
+_DICESTIMATE_INIT = DICEstimate.__init__
+
+
+@functools.wraps(_DICESTIMATE_INIT)
+def _dicestimate_init(self: DICEstimate, *args: Any, firing_class: Any = None, **kwargs: Any) -> None:
+    """The dataclass constructor, also accepting the old keyword ``firing_class`` (deprecated)."""
+    if firing_class is not None:
+        if "network_class" in kwargs or len(args) > 7:
+            msg = "Pass the network's class once, as `network_class` (`firing_class` is its old name)."
+            raise TypeError(msg)
+        warnings.warn(_OLD_CLASS_NAME, DeprecationWarning, stacklevel=2)
+        kwargs["network_class"] = firing_class
+    _DICESTIMATE_INIT(self, *args, **kwargs)
+
+
+DICEstimate.__init__ = _dicestimate_init  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True, slots=True)

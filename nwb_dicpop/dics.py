@@ -6,19 +6,21 @@ They are normalised by the leak conductance and so are dimensionless.  Negative 
 threshold means fast positive feedback (spike initiation); the sign of ``g_s`` separates tonic
 spiking (``g_s > 0``) from bursting (``g_s < 0``); ``g_u > 0`` shapes interburst intervals.
 
-See ``docs/science.md``-derived notes in ``docs/dics.md`` and the tutorial
+See ``docs/dics.md``, ``docs/method.md`` (Drion et al. 2015 for the definitions) and the tutorial
 ``tutorials/01_dics_and_populations.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
 
 from nwb_dicpop._validation import check_finite_array, check_positive
 from nwb_dicpop.models import NeuronModel, get_model
+from nwb_dicpop.models.expressions import VOLTAGE, parse_expression, sympy_module
 from nwb_dicpop.models.kernel import kernel_for
 
 __all__ = ["DIC_NAMES", "ThresholdResult", "compute_dics", "find_threshold"]
@@ -27,6 +29,8 @@ DIC_NAMES = ("g_f", "g_s", "g_u")
 
 # Memory cap for one vectorised block of (sets x voltages) evaluations.
 _MAX_BLOCK = 200_000
+# Values per block of the threshold scan (sets x grid voltages).
+_SCAN_BLOCK = 8192
 
 
 def _conductance_table(model: NeuronModel, conductances: Any) -> np.ndarray:
@@ -130,8 +134,10 @@ def find_threshold(
     """Each conductance set's own threshold voltage ``V_th``.
 
     ``V_th`` is the first voltage, scanning upward, where the total input conductance
-    ``g_f + g_s + g_u`` goes from positive to non-positive (science.md 4.3).  The scan uses a
-    grid of step ``resolution``, then bisection to ``tolerance``.
+    ``g_f + g_s + g_u`` goes from positive to non-positive.  That total is the slope of the
+    steady-state I-V curve divided by ``g_leak``, so the search evaluates the slope directly.
+    The scan uses a grid of step ``resolution``, then Illinois regula falsi inside the first
+    bracketing grid step to ``tolerance``; all sets are searched together, vectorised.
 
     Parameters
     ----------
@@ -161,15 +167,21 @@ def find_threshold(
     if not low < high:
         msg = f"`voltage_limits` must be (low, high) in mV with low < high; got {voltage_limits!r}."
         raise ValueError(msg)
-    grid = np.arange(low, high + resolution / 2, resolution)
-    total = compute_dics(spec, table, grid).sum(axis=-1)  # (n_sets, n_grid)
+    kernel = kernel_for(spec)
+    grid, static, calcium_unit = _scan_table(kernel, float(low), float(high), float(resolution))
+    # blocks of a few thousand values: small temporaries are recycled by the allocator, where
+    # large ones cost fresh pages on every operation
+    step = max(1, _SCAN_BLOCK // grid.size)
+    total = np.concatenate(
+        [_total_on_grid(kernel, table[i : i + step], grid, static, calcium_unit) for i in range(0, table.shape[0], step)]
+        or [np.zeros((0, grid.size))]
+    )  # (n_sets, n_grid)
     crossing = (total[:, :-1] > 0) & (total[:, 1:] <= 0)
     has = crossing.any(axis=1)
     first = np.argmax(crossing, axis=1)
     rows = np.flatnonzero(has)
     lo = grid[first[rows]]
     hi = grid[first[rows] + 1]
-    kernel = kernel_for(spec)
     sub = table[rows]
     f_lo = total[rows, first[rows]]
     f_hi = total[rows, first[rows] + 1]
@@ -210,34 +222,175 @@ def find_threshold(
     )
     if single:
         return ThresholdResult(voltage[0], (str(reasons[0]),))
-    return ThresholdResult(voltage, tuple(str(r) for r in reasons))
+    return ThresholdResult(voltage, tuple(reasons.tolist()))
+
+
+# ---------------------------------------------------------------- total input conductance
+# ``g_f + g_s + g_u`` does not depend on how the feedback is split between the bands: it is the
+# slope of the steady-state I-V curve, sum_j g_j d/dV[prod_k x_k,inf^p_k (V - E_j)] / g_leak,
+# with Ca_inf(V) inside the calcium-gated gates.  The threshold search needs only this total,
+# so it skips the time constants and band weights that compute_dics evaluates.
+
+
+def _power(x: Any, exponent: int) -> Any:
+    """``x**exponent`` of a gate exponent (>= 0) as products (cheaper than ``pow``)."""
+    if exponent == 0:
+        return 1.0
+    out = x
+    for _ in range(exponent - 1):
+        out = out * x
+    return out
+
+
+def _product_power_printer() -> Any:
+    """A numpy code printer that writes integer powers ``x**n`` (2 <= |n| <= 8) as products:
+    numpy multiplies much faster than it calls ``pow``."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    class ProductPowers(NumPyPrinter):
+        def _print_Pow(self, expr: Any, rational: bool = False) -> str:
+            exponent = expr.exp
+            if exponent.is_Number and float(exponent).is_integer() and 2 <= abs(int(exponent)) <= 8:
+                base = f"({self._print(expr.base)})"
+                product = "*".join([base] * abs(int(exponent)))
+                return f"({product})" if exponent > 0 else f"(1.0/({product}))"
+            return super()._print_Pow(expr, rational=rational)
+
+    return ProductPowers({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True})
+
+
+class _SlopeFunctions:
+    """The steady-state I-V slope of each current per unit conductance, compiled once per model.
+
+    ``voltage_part(V)`` returns, for each current whose gates depend on V only (in model
+    order), ``d/dV [prod x_inf^p (V - E)]``, then for each calcium current its unit current
+    ``prod x_inf^p (V - E)`` and that current's voltage derivative (which feed ``Ca_inf``).
+    ``calcium_part(V, Ca, dCa_dV)`` returns the total slope of each calcium-gated current,
+    ``d/dV + d/dCa * dCa_dV``.  Both are ``sympy.lambdify`` functions with common
+    subexpressions shared, so each gate's exponentials are computed once per call.
+    """
+
+    def __init__(self, kernel: Any) -> None:
+        sp = sympy_module()
+        model = kernel.model
+        v = sp.Symbol(VOLTAGE, real=True)
+        ca = sp.Symbol(model.calcium.name, real=True) if model.calcium is not None else sp.Symbol("_Ca", real=True)
+
+        def iv(j: int) -> Any:
+            current = model.currents[j]
+            open_fraction = sp.Mul(*[parse_expression(model, g.steady_state) ** g.exponent for g in current.gates])
+            return open_fraction * (v - current.reversal)
+
+        dependent = kernel.calcium_dependent_currents
+        self.voltage_only = tuple(j for j in range(model.n_conductances) if j not in dependent)
+        self.calcium_currents = tuple(kernel.calcium_currents)
+        self.dependent = tuple(dependent)
+        rows = [sp.diff(iv(j), v) for j in self.voltage_only]
+        for j in self.calcium_currents:
+            rows += [iv(j), sp.diff(iv(j), v)]
+        printer = _product_power_printer()
+        self._voltage = sp.lambdify((v,), rows, modules="numpy", cse=True, printer=printer)
+        self._calcium = None
+        self._gates: list[list[tuple[int, Any]]] = []  # per calcium-gated current: (exponent, E)
+        if dependent:
+            gate_rows = []
+            for j in dependent:
+                current = model.currents[j]
+                self._gates.append([(g.exponent, current.reversal) for g in current.gates])
+                for gate in current.gates:
+                    x = parse_expression(model, gate.steady_state)
+                    gate_rows += [x, sp.diff(x, v), sp.diff(x, ca)]
+            self._calcium = sp.lambdify((v, ca), gate_rows, modules="numpy", cse=True, printer=printer)
+
+    def voltage_part(self, voltage: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Slopes of the voltage-only currents, shape (n_voltage_only, *V.shape), and the calcium
+        currents' unit currents and derivatives, each shape (n_calcium_currents, *V.shape)."""
+        rows = [np.broadcast_to(np.asarray(r, dtype=np.float64), voltage.shape) for r in self._voltage(voltage)]
+        n = len(self.voltage_only)
+        empty = np.zeros((0, *voltage.shape))
+        slopes = np.stack(rows[:n]) if n else empty
+        unit = np.stack(rows[n::2]) if self.calcium_currents else empty
+        d_unit = np.stack(rows[n + 1 :: 2]) if self.calcium_currents else empty
+        return slopes, unit, d_unit
+
+    def calcium_part(self, voltage: Any, calcium: np.ndarray, d_calcium: np.ndarray) -> list[np.ndarray]:
+        """Total slope of each calcium-gated current, each with the broadcast shape of the inputs.
+
+        ``d/dV [prod_k x_k^p_k (V - E)] = prod_k x_k^p_k + (V - E) sum_k p_k x_k^(p_k - 1)
+        prod_(m != k) x_m^p_m (dx_k/dV + dx_k/dCa dCa_dV)``.
+        """
+        assert self._calcium is not None
+        rows = iter(self._calcium(voltage, calcium))
+        out = []
+        for gates in self._gates:
+            values, rates, powers = [], [], []
+            for exponent, _ in gates:
+                x, d_v, d_ca = next(rows), next(rows), next(rows)
+                values.append(x)
+                rates.append(d_v + d_ca * d_calcium)
+                powers.append(_power(x, exponent))
+            open_fraction = powers[0]
+            for power in powers[1:]:
+                open_fraction = open_fraction * power
+            derivative: Any = 0.0
+            for k, (exponent, _) in enumerate(gates):
+                partial = exponent * _power(values[k], exponent - 1) * rates[k]
+                for m, power in enumerate(powers):
+                    if m != k:
+                        partial = partial * power
+                derivative = derivative + partial
+            out.append(open_fraction + (voltage - gates[0][1]) * derivative)
+        return out
+
+
+@cache
+def _slope_functions(kernel: Any) -> _SlopeFunctions:
+    return _SlopeFunctions(kernel)
+
+
+@lru_cache(maxsize=32)
+def _scan_table(kernel: Any, low: float, high: float, resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The scan grid, the slopes of the voltage-only currents on it (shape (n_grid,
+    n_conductances), zero in calcium-gated columns) and the calcium currents' unit currents and
+    their voltage derivatives (shape (2, n_calcium_currents, n_grid)); cached per grid."""
+    functions = _slope_functions(kernel)
+    grid = np.arange(low, high + resolution / 2, resolution)
+    slopes, unit, d_unit = functions.voltage_part(grid)
+    static = np.zeros((grid.size, kernel.model.n_conductances))
+    static[:, list(functions.voltage_only)] = slopes.T
+    calcium_unit = np.stack([unit, d_unit])
+    for array in (grid, static, calcium_unit):
+        array.setflags(write=False)
+    return grid, static, calcium_unit
+
+
+def _total_on_grid(
+    kernel: Any, conductances: np.ndarray, grid: np.ndarray, static: np.ndarray, calcium_unit: np.ndarray
+) -> np.ndarray:
+    """``g_f + g_s + g_u`` of every set at every grid voltage, shape (n_sets, n_grid)."""
+    total = conductances @ static.T
+    functions = _slope_functions(kernel)
+    if functions.dependent:
+        spec = kernel.model.calcium
+        g_ca = conductances[:, list(functions.calcium_currents)]
+        calcium = spec.beta - spec.alpha * (g_ca @ calcium_unit[0])
+        d_calcium = -spec.alpha * (g_ca @ calcium_unit[1])
+        slopes = functions.calcium_part(grid[None, :], calcium, d_calcium)
+        for j, slope in zip(functions.dependent, slopes, strict=True):
+            total += conductances[:, j, None] * slope
+    return total / conductances[:, kernel.leak_index, None]
 
 
 def _total_at(kernel: Any, conductances: np.ndarray, voltage: np.ndarray) -> np.ndarray:
     """``g_f + g_s + g_u`` of set i at voltage[i] (one voltage per set)."""
-    out = np.empty(conductances.shape[0])
-    for i in range(0, conductances.shape[0], 4096):
-        g = conductances[i : i + 4096]
-        v = voltage[i : i + 4096]
-        static = kernel.static_sensitivity_grid(v).sum(axis=1)  # (n, n_cond)
-        total = np.einsum("nj,nj->n", static, g)
-        if kernel.calcium_dependent_currents:
-            calcium, d_calcium = _diagonal_calcium(kernel, v, g)
-            for j in kernel.calcium_dependent_currents:
-                sens = kernel.current_sensitivity(j, v, calcium, d_calcium).sum(axis=-1)
-                total += sens * g[:, j]
-        out[i : i + 4096] = total / g[:, kernel.leak_index]
-    return out
-
-
-def _diagonal_calcium(kernel: Any, voltage: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Steady-state calcium of set i at voltage[i]."""
-    calcium_spec = kernel.model.calcium
-    current = np.zeros(voltage.shape)
-    d_current = np.zeros(voltage.shape)
-    for j in kernel.calcium_currents:
-        open_fraction, d_open = kernel._open_fraction(j, voltage)
-        drive = voltage - kernel.reversal[j]
-        current += g[:, j] * open_fraction * drive
-        d_current += g[:, j] * (d_open * drive + open_fraction)
-    return calcium_spec.beta - calcium_spec.alpha * current, -calcium_spec.alpha * d_current
+    functions = _slope_functions(kernel)
+    slopes, unit, d_unit = functions.voltage_part(voltage)
+    total = np.einsum("jn,nj->n", slopes, conductances[:, list(functions.voltage_only)])
+    if functions.dependent:
+        spec = kernel.model.calcium
+        g_ca = conductances[:, list(functions.calcium_currents)]
+        calcium = spec.beta - spec.alpha * np.einsum("jn,nj->n", unit, g_ca)
+        d_calcium = -spec.alpha * np.einsum("jn,nj->n", d_unit, g_ca)
+        for j, slope in zip(functions.dependent, functions.calcium_part(voltage, calcium, d_calcium), strict=True):
+            total += conductances[:, j] * slope
+    return total / conductances[:, kernel.leak_index]

@@ -2,9 +2,17 @@
 
 :func:`write_results` annotates an NWB file: DIC estimates, degenerate populations, spike
 statistics, validation outcomes and provenance go into the processing module ``dicpop``,
-linked to the rows of the file's ``Units`` table.  By default a new file is written next to
-the input (the input is never modified); every write is atomic.  :func:`read_results` returns
-the package's containers from an annotated file.
+linked to the rows of the file's ``Units`` table; :func:`write_neuromodulation` adds the
+results of :func:`~nwb_dicpop.analyze_neuromodulation` to that module (keeping what is
+already there).  By default a new file is written next to the input (the input is never
+modified); every write is atomic.  :func:`read_results` returns the package's containers
+from an annotated file.
+
+The per-unit results are also mirrored as columns of the file's ``Units`` table, prefixed
+``dicpop_`` (``dicpop_g_s``, ``dicpop_status``, ...; see ``nwb_dicpop._unit_results``), so that
+tools reading Units only (pynapple, NWB widgets) show them;
+:meth:`DicpopResults.to_pynapple` gives the same values as the metadata of a
+``pynapple.TsGroup``.
 
 The extension's namespace is loaded when this module is first imported (not at
 ``import nwb_dicpop``).  Its neurodata types are the classes pynwb generates from the YAML
@@ -18,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.resources
-import json
 import logging
 import os
 import re
@@ -26,7 +33,6 @@ import shutil
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,19 +41,42 @@ import numpy as np
 from nwb_dicpop._files import atomic_destination
 from nwb_dicpop._results_reader import (
     POPULATION_OUTCOME_COLUMNS,
-    VALIDATION_PREFIX,
     read_dics,
+    read_neuromodulation,
     read_population_outcomes,
     read_populations,
     read_provenance,
     table_frame,
 )
+from nwb_dicpop._results_writer import (
+    NAMESPACE,
+    NEUROMODULATION_TABLES,
+    UnitRows,
+    build_analysis_table,
+    build_dic_table,
+    build_member_table,
+    build_population_table,
+    build_provenance,
+    build_ranking_table,
+    build_statistics_table,
+    model_declaration,
+    region_column,
+    vector_data,
+)
+from nwb_dicpop._unit_results import (
+    drop_columns,
+    outcome_rows,
+    unit_key,
+    unit_result_columns,
+    written_columns,
+)
 from nwb_dicpop._validation import check_choice
-from nwb_dicpop.containers import DICEstimate, Population, close_ids
-from nwb_dicpop.units import CONDUCTANCE_UNIT
+from nwb_dicpop.containers import DICEstimate, Population, SpikeTrains
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from nwb_dicpop.neuromodulation import NeuromodulationResult
 
 __all__ = [
     "EXTENSION_NAMESPACE",
@@ -56,19 +85,20 @@ __all__ = [
     "check_output_path",
     "extension_namespace_path",
     "read_results",
+    "write_neuromodulation",
     "write_results",
 ]
 
 logger = logging.getLogger(__name__)
 
-EXTENSION_NAMESPACE = "ndx-dicpop"
+EXTENSION_NAMESPACE = NAMESPACE
 MODULE_NAME = "dicpop"
 _NAMESPACE_FILE = "ndx-dicpop.namespace.yaml"
 _PROVENANCE_KEYS = ("model", "seeds", "settings")
 
-READABLE_VERSIONS = ("0.1.0", "0.2.0")
+READABLE_VERSIONS = ("0.1.0", "0.2.0", "0.3.0")
 """Versions of ndx-dicpop whose files :func:`read_results` reads (files cache the version they
-were written with; newer versions only add optional columns)."""
+were written with; newer versions only add optional columns and new types)."""
 
 
 def _older_version_pattern() -> str:
@@ -120,13 +150,37 @@ def extension_namespace_path() -> Path:
     raise FileNotFoundError(msg)
 
 
+def _schema_version(path: Path) -> str:
+    """The ``version:`` of a namespace YAML file (read as text)."""
+    found = re.search(r"^\s*version:\s*['\"]?([^'\"\s]+)", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    if found is None:
+        msg = f"{path} has no 'version:' entry; reinstall nwb_dicpop."
+        raise ValueError(msg)
+    return found.group(1)
+
+
 def _load_extension() -> dict[str, Any]:
+    """Register the namespace (unless the reader package ``ndx_dicpop`` or an earlier import did:
+    then its classes are reused, provided the versions agree) and return the classes by name."""
     from pynwb import get_class, get_type_map, load_namespaces
 
-    if EXTENSION_NAMESPACE not in get_type_map().namespace_catalog.namespaces:
-        load_namespaces(str(extension_namespace_path()))
+    path = extension_namespace_path()
+    catalog = get_type_map().namespace_catalog
+    if EXTENSION_NAMESPACE not in catalog.namespaces:
+        load_namespaces(str(path))
+    else:
+        loaded, own = str(catalog.get_namespace(EXTENSION_NAMESPACE)["version"]), _schema_version(path)
+        if loaded != own:
+            msg = (
+                f"ndx-dicpop {loaded} is already loaded in this process (by the ndx_dicpop package or another "
+                f"import), but nwb_dicpop writes and reads version {own}. Install the ndx-dicpop of the same "
+                "release as nwb_dicpop (pip install ./extensions from its checkout), or uninstall it: nwb_dicpop "
+                "does not need it."
+            )
+            raise ImportError(msg)
     names = ("ConductanceColumn", "DICEstimates", "ConductancePopulations", "PopulationMembers",
-             "SpikeStatistics", "DicpopProvenance")
+             "SpikeStatistics", "DicpopProvenance", "NeuromodulationAnalyses", "NeuromodulationRanking",
+             "NeuromodulationPopulations", "NeuromodulationMembers")
     return {name: get_class(name, EXTENSION_NAMESPACE) for name in names}
 
 
@@ -137,6 +191,10 @@ ConductancePopulations = _TYPES["ConductancePopulations"]
 PopulationMembers = _TYPES["PopulationMembers"]
 SpikeStatistics = _TYPES["SpikeStatistics"]
 DicpopProvenance = _TYPES["DicpopProvenance"]
+NeuromodulationAnalyses = _TYPES["NeuromodulationAnalyses"]
+NeuromodulationRanking = _TYPES["NeuromodulationRanking"]
+NeuromodulationPopulations = _TYPES["NeuromodulationPopulations"]
+NeuromodulationMembers = _TYPES["NeuromodulationMembers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +223,10 @@ class DicpopResults:
         (``validation_status``, ``n_simulated``, ``n_valid``, ``yield``, ``validation_duration``,
         ``validation_transient``); None for files without them (written without validation,
         or by ndx-dicpop 0.1.0).
+    neuromodulation : tuple of NeuromodulationResult
+        The analyses stored by :func:`write_neuromodulation` (ndx-dicpop >= 0.3.0), in the
+        file's order; empty when there are none.  Their ``before`` / ``after`` estimates carry
+        the analysed unit's id, their populations too.
     """
 
     dics: DICEstimate | None
@@ -174,13 +236,72 @@ class DicpopResults:
     provenance: dict[str, Any] | None
     source: str = ""
     population_outcomes: pd.DataFrame | None = None
+    neuromodulation: tuple[NeuromodulationResult, ...] = ()
 
     def __repr__(self) -> str:
         parts = [f"dics={self.dics.n_units if self.dics else 0} units",
                  f"{len(self.populations)} populations",
                  f"statistics={'yes' if self.statistics is not None else 'no'}",
                  f"validation={'yes' if self.validation is not None else 'no'}"]
+        if self.neuromodulation:
+            n = len(self.neuromodulation)
+            parts.append(f"{n} neuromodulation {'analysis' if n == 1 else 'analyses'}")
         return f"DicpopResults({', '.join(parts)}, source={self.source!r})"
+
+    def to_pynapple(self, spikes: SpikeTrains | None = None) -> Any:
+        """The units as a ``pynapple.TsGroup``, with the per-unit results as its metadata.
+
+        The metadata columns are those :func:`write_results` mirrors on the Units table
+        (``dicpop_g_s``, ``dicpop_g_s_std``, ``dicpop_g_u``, ``dicpop_g_u_std``,
+        ``dicpop_network_class``, ``dicpop_status``, ``dicpop_firing_class``,
+        ``dicpop_n_models``, ``dicpop_validation_status``, ``dicpop_yield``, each when the file
+        holds that result), computed from the results read here, so files written before the
+        mirror existed give them too.  Units without a result get NaN, ``""``, 0 or
+        ``"not analysed"``.  The populations themselves are tables of conductance sets, not time
+        series: ``self.populations[k].to_dataframe()`` gives the members of one unit.
+
+        Parameters
+        ----------
+        spikes : SpikeTrains, optional
+            The units' spike trains (seconds).  Default: the Units table of :attr:`source`, read
+            with :func:`~nwb_dicpop.read_spike_trains`.
+
+        Returns
+        -------
+        pynapple.TsGroup
+            One ``Ts`` per unit, keyed by the Units ids.
+
+        Raises
+        ------
+        ImportError
+            pynapple is not installed (``pip install pynapple``).
+        TypeError
+            ``spikes`` is not a SpikeTrains.
+        ValueError
+            No ``spikes`` and no :attr:`source` file to read them from.
+
+        Examples
+        --------
+        >>> import nwb_dicpop as ndp
+        >>> units = ndp.read_results("session_dicpop.nwb").to_pynapple()  # doctest: +SKIP
+        >>> units[units.dicpop_status == "ok"].dicpop_g_s  # doctest: +SKIP
+        """
+        from nwb_dicpop._pynapple import to_tsgroup
+
+        if spikes is None:
+            if not self.source:
+                msg = "`spikes` is needed: these results have no source file to read the spike trains from."
+                raise ValueError(msg)
+            from nwb_dicpop.io import read_spike_trains
+
+            spikes = read_spike_trains(self.source)
+        elif not isinstance(spikes, SpikeTrains):
+            msg = (f"`spikes` must be a SpikeTrains (from read_spike_trains or as_spike_trains); got "
+                   f"{type(spikes).__name__}.")
+            raise TypeError(msg)
+        columns = unit_result_columns(spikes.unit_ids, dics=self.dics, populations=self.populations,
+                                      statistics=self.statistics, outcomes=outcome_rows(self.population_outcomes))
+        return to_tsgroup(spikes, {name: values for name, _, values in columns})
 
 
 # --------------------------------------------------------------------------- writing
@@ -201,6 +322,16 @@ def write_results(
 ) -> Path:
     """Annotate an NWB file with DICs, populations, statistics and provenance.
 
+    The results go into the processing module ``dicpop`` (the ``ndx-dicpop`` tables).  One value
+    per unit is also copied onto the file's ``Units`` table, in columns prefixed ``dicpop_``
+    (``dicpop_g_s``, ``dicpop_g_s_std``, ``dicpop_g_u``, ``dicpop_g_u_std``,
+    ``dicpop_network_class``, ``dicpop_status``, and with the matching inputs
+    ``dicpop_g_f``, ``dicpop_firing_class``, ``dicpop_n_models``,
+    ``dicpop_validation_status``, ``dicpop_yield``), so that tools reading Units only
+    (pynapple, NWB widgets) show them; ``docs/extension.md`` describes each.  Writing again
+    with ``overwrite=True`` replaces those columns; a column of one of these names that
+    nwb_dicpop did not write stops the write.
+
     Parameters
     ----------
     source_path : str or os.PathLike
@@ -211,7 +342,7 @@ def write_results(
         with ``in_place=True``).
     dics : DICEstimate, optional
         Per-unit DIC estimates; their ``unit_ids`` must be ids of the Units table.  The
-        network's class (``dics.firing_class``) is stored as ``network_class``; the class of
+        network's class (``dics.network_class``) is stored as ``network_class``; the class of
         the spike train (ISI-CV rule) belongs to ``statistics``.
     populations : Population or sequence of Population, optional
         One population per unit (``unit_id`` set, e.g. by ``generate_populations(...,
@@ -252,7 +383,8 @@ def write_results(
         ``output_path`` exists and ``overwrite`` is False.
     ValueError
         Not an NWB file, no Units table, unknown unit ids, nothing to write, output equal to
-        the input without ``in_place``, results already present without ``overwrite``.
+        the input without ``in_place``, results already present without ``overwrite``, a
+        ``dicpop_`` column of Units that nwb_dicpop did not write.
     TypeError
         Arguments of the wrong type.
     """
@@ -274,6 +406,7 @@ def check_output_path(
     *,
     overwrite: bool = False,
     in_place: bool = False,
+    neuromodulation: bool = False,
 ) -> Path:
     """Where :func:`write_results` would write, checked now, before any work, writing nothing.
 
@@ -287,6 +420,9 @@ def check_output_path(
     ----------
     source_path, output_path, overwrite, in_place
         As for :func:`write_results`.
+    neuromodulation : bool
+        Check for :func:`write_neuromodulation` instead: the input may hold other dicpop
+        results; only neuromodulation results already there need ``overwrite``.
 
     Returns
     -------
@@ -304,12 +440,13 @@ def check_output_path(
     PermissionError or OSError
         No file can be created in the output's folder (the message names the output).
     ValueError
-        The input is not NWB, is the output without ``in_place``, or already holds dicpop
-        results without ``overwrite``.
+        The input is not NWB, is the output without ``in_place``, already holds dicpop
+        results without ``overwrite``, or (not with ``neuromodulation``) its Units table has a
+        ``dicpop_`` column of a mirrored result that nwb_dicpop did not write.
     """
     source = Path(source_path)
     output = _check_paths(source, output_path, overwrite=overwrite, in_place=in_place)
-    _check_existing_results(source, overwrite=overwrite)
+    _check_existing_results(source, overwrite=overwrite, neuromodulation=neuromodulation)
     with contextlib.suppress(_DryRun), atomic_destination(output):
         raise _DryRun
     return output
@@ -319,22 +456,43 @@ class _DryRun(Exception):
     """Raised inside :func:`atomic_destination` to create and remove its temporary file only."""
 
 
-def _check_existing_results(source: Path, *, overwrite: bool) -> None:
-    """Raise when ``source`` already holds a dicpop module and ``overwrite`` is False."""
-    if overwrite:
-        return
+def _check_existing_results(source: Path, *, overwrite: bool, neuromodulation: bool = False) -> None:
+    """Raise when ``source`` already holds a dicpop module (or, with ``neuromodulation``, dicpop
+    neuromodulation results) and ``overwrite`` is False, or (for :func:`write_results`) when its
+    Units table has a column named like a mirrored result that nwb_dicpop did not write."""
     import h5py
 
+    group = f"processing/{MODULE_NAME}" + (f"/{NEUROMODULATION_TABLES[0]}" if neuromodulation else "")
     try:
         with h5py.File(source, "r") as handle:
-            present = f"processing/{MODULE_NAME}" in handle
+            present = group in handle
+            foreign = [] if neuromodulation or "units" not in handle else written_columns(handle["units"])[1]
     except OSError as err:
         msg = f"`source_path` {str(source)!r} could not be opened; it is corrupt or truncated ({err})."
         raise ValueError(msg) from err
+    _refuse_foreign_columns(foreign, source)
+    if overwrite:
+        return
+    if present and neuromodulation:
+        msg = (
+            f"{str(source)!r} already holds dicpop neuromodulation results ({group}); pass overwrite=True "
+            "to replace them (the other dicpop results are kept)."
+        )
+        raise ValueError(msg)
     if present:
         msg = (
             f"{str(source)!r} already holds dicpop results (processing/{MODULE_NAME}); "
             "pass overwrite=True to replace them."
+        )
+        raise ValueError(msg)
+
+
+def _refuse_foreign_columns(foreign: list[str], source: Path) -> None:
+    if foreign:
+        msg = (
+            f"The Units table of {str(source)!r} already has column(s) {foreign} that nwb_dicpop did not write, "
+            "under the names where it stores its per-unit results. Rename or remove those columns in the input "
+            "file (nwb_dicpop never changes it), then write the results again."
         )
         raise ValueError(msg)
 
@@ -460,11 +618,11 @@ def _check_outcomes(outcomes: Any, pops: list[Population]) -> dict[Any, dict[str
         msg = (f"`population_outcomes` has unknown columns {unknown}; the extension stores "
                f"{list(POPULATION_OUTCOME_COLUMNS)}.")
         raise ValueError(msg)
-    rows = {_key(u): row for u, row in zip(outcomes["unit_id"], outcomes.to_dict(orient="records"), strict=True)}
+    rows = {unit_key(u): row for u, row in zip(outcomes["unit_id"], outcomes.to_dict(orient="records"), strict=True)}
     if len(rows) != len(outcomes):
         msg = "`population_outcomes` has several rows for the same unit_id."
         raise ValueError(msg)
-    extra = sorted(set(rows) - {_key(p.unit_id) for p in pops}, key=str)
+    extra = sorted(set(rows) - {unit_key(p.unit_id) for p in pops}, key=str)
     if extra:
         msg = f"`population_outcomes` has rows for units {extra[:5]} that have no population."
         raise ValueError(msg)
@@ -498,6 +656,11 @@ def _annotate(
                     )
                     raise ValueError(msg)
                 del handle[f"processing/{MODULE_NAME}"]
+            if "units" in handle:
+                # the mirrored columns of earlier results go with them; a user's own column stays
+                ours, foreign = written_columns(handle["units"])
+                _refuse_foreign_columns(foreign, source)
+                drop_columns(handle["units"], ours)
     except OSError as err:
         msg = f"`source_path` {str(source)!r} could not be opened; it is corrupt or truncated ({err})."
         raise ValueError(msg) from err
@@ -511,7 +674,10 @@ def _annotate(
         if units is None or len(units) == 0:
             msg = f"{str(source)!r} has no Units table (or it is empty); dicpop results are linked to Units rows."
             raise ValueError(msg)
-        rows_of = _UnitRows(units, str(source))
+        rows_of = UnitRows(units, str(source))
+        for name, description, values in unit_result_columns(rows_of.ids, dics=dics, populations=pops,
+                                                             statistics=statistics, outcomes=outcomes):
+            units.add_column(name=name, description=description, data=values)
         module = nwbfile.create_processing_module(
             name=MODULE_NAME,
             description=(
@@ -521,326 +687,219 @@ def _annotate(
             ),
         )
         if dics is not None:
-            module.add(_dic_table(dics, units, rows_of))
+            module.add(build_dic_table(dics, units, rows_of))
         if pops:
-            population_table = _population_table(pops, units, rows_of, outcomes)
+            population_table = build_population_table(pops, units, rows_of, outcomes)
             module.add(population_table)
-            module.add(_member_table(pops, population_table, units, rows_of, validation))
+            module.add(build_member_table(pops, population_table, units, rows_of, validation))
         if statistics is not None:
-            module.add(_statistics_table(statistics, units, rows_of))
-        module.add(_provenance(dics, pops, provenance))
+            module.add(build_statistics_table(statistics, units, rows_of))
+        module.add(build_provenance(dics, pops, provenance))
         io.write(nwbfile)
 
 
-class _UnitRows:
-    """Units id -> row index, with did-you-mean errors."""
+# --------------------------------------------------------------------------- neuromodulation
 
-    def __init__(self, units: Any, where: str) -> None:
-        self.ids = [int(i) for i in np.asarray(units.id.data[:])]
-        self.lookup = {uid: row for row, uid in enumerate(self.ids)}
-        self.where = where
 
-    def __call__(self, unit_ids: Sequence[Any], what: str) -> np.ndarray:
-        rows = []
-        for uid in unit_ids:
-            key = uid.item() if isinstance(uid, np.generic) else uid
-            try:
-                rows.append(self.lookup[int(key)])
-                continue
-            except (KeyError, TypeError, ValueError):
-                pass
-            close = close_ids(key, self.ids)
-            hint = f" Did you mean {', '.join(map(str, close))}?" if close else ""
-            shown = self.ids if len(self.ids) <= 20 else [*self.ids[:20], "..."]
-            msg = f"{what} refers to unit id {key!r}, which is not in the Units table of {self.where} (ids {shown}).{hint}"
+def write_neuromodulation(
+    source_path: str | os.PathLike[str],
+    results: NeuromodulationResult | Sequence[NeuromodulationResult],
+    output_path: str | os.PathLike[str] | None = None,
+    *,
+    unit_ids: Sequence[Any] | None = None,
+    overwrite: bool = False,
+    in_place: bool = False,
+) -> Path:
+    """Store neuromodulation analyses in an annotated copy of an NWB file.
+
+    The results of :func:`~nwb_dicpop.analyze_neuromodulation` go into the processing module
+    ``dicpop`` (created when missing; DICs, populations and other results already there are
+    kept) as four tables of the ``ndx-dicpop`` extension (version 0.3.0 and later):
+    ``neuromodulation_analyses`` (one row per analysis: the unit, the DICs and windows before
+    and after, whether the change is detectable and why, the score of "no change", the
+    settings), ``neuromodulation_ranking`` (one row per candidate subset and analysis: rank,
+    cost, feasible fraction, scores, tie reason), ``neuromodulation_populations`` and
+    ``neuromodulation_members`` (the "before" population and the moved ones).
+    :func:`read_results` reads them back (``DicpopResults.neuromodulation``).
+
+    Parameters
+    ----------
+    source_path : str or os.PathLike
+        The NWB file whose Units table holds the analysed units.  Never modified unless
+        ``in_place=True``.
+    results : NeuromodulationResult or sequence of NeuromodulationResult
+        One or more analyses, all of one model.
+    output_path : str or os.PathLike, optional
+        Where to write.  Default: ``<stem>_dicpop.nwb`` next to the input.
+    unit_ids : sequence, optional
+        Units ids of the analyses, one per result, overriding their ``unit_id`` (which
+        :func:`~nwb_dicpop.analyze_neuromodulation` sets from its ``unit`` argument).  A
+        result without a unit id is linked to the only unit of a one-unit file.
+    overwrite : bool
+        Replace an existing ``output_path`` and the neuromodulation results already in the
+        input (its other dicpop results are kept).
+    in_place : bool
+        Append to ``source_path`` itself (still atomically: a modified copy replaces it).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``source_path`` does not exist.
+    FileExistsError
+        ``output_path`` exists and ``overwrite`` is False.
+    ValueError
+        Not an NWB file, no Units table, a unit id missing from it (or no unit id), results of
+        several models, neuromodulation results already present without ``overwrite``.
+    TypeError
+        ``results`` are not NeuromodulationResult objects.
+
+    Examples
+    --------
+    >>> import nwb_dicpop as ndp
+    >>> result = ndp.analyze_neuromodulation("baseline", "drug", model="stg", recording="session.nwb",
+    ...                                      unit=0, n_models=50, rng=0)  # doctest: +SKIP
+    >>> out = ndp.write_neuromodulation("session.nwb", result, "session_neuromodulation.nwb")  # doctest: +SKIP
+    >>> ndp.read_results(out).neuromodulation[0].top  # doctest: +SKIP
+    ('A+H',)
+    """
+    source = Path(source_path)
+    output = _check_paths(source, output_path, overwrite=overwrite, in_place=in_place)
+    analyses = _check_neuromodulation(results, unit_ids)
+    _check_existing_results(source, overwrite=overwrite, neuromodulation=True)
+    with atomic_destination(output) as tmp:
+        shutil.copyfile(source, tmp)
+        _annotate_neuromodulation(tmp, source, analyses, overwrite)
+    logger.info("Wrote %d neuromodulation analys%s to %s", len(analyses), "is" if len(analyses) == 1 else "es", output)
+    return output
+
+
+def _check_neuromodulation(results: Any, unit_ids: Any) -> list[tuple[Any, Any]]:
+    """``[(result, unit id or None)]``, checked: result types, one model, one id per result."""
+    from nwb_dicpop.neuromodulation import NeuromodulationResult
+
+    items = [results] if isinstance(results, NeuromodulationResult) else results
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+        msg = (f"`results` must be a NeuromodulationResult (from analyze_neuromodulation) or a list of them; "
+               f"got {type(results).__name__}.")
+        raise TypeError(msg)
+    items = list(items)
+    bad = [type(r).__name__ for r in items if not isinstance(r, NeuromodulationResult)]
+    if bad:
+        msg = f"`results` must hold NeuromodulationResult objects (from analyze_neuromodulation); got {bad[:3]}."
+        raise TypeError(msg)
+    if not items:
+        msg = "`results` is empty; there is nothing to write (NWB tools reject empty tables)."
+        raise ValueError(msg)
+    models = sorted({r.model_name for r in items})
+    if len(models) > 1:
+        msg = f"`results` mix models {models}; write the analyses of one model per file."
+        raise ValueError(msg)
+    if unit_ids is None:
+        ids = [r.unit_id for r in items]
+    else:
+        if isinstance(unit_ids, (str, bytes)) or not isinstance(unit_ids, Sequence):
+            msg = f"`unit_ids` must be a list of Units ids, one per result; got {unit_ids!r}."
+            raise TypeError(msg)
+        ids = list(unit_ids)
+        if len(ids) != len(items):
+            msg = f"`unit_ids` needs one id per result ({len(items)}); got {len(ids)}."
             raise ValueError(msg)
-        return np.asarray(rows, dtype=np.int64)
+    return list(zip(items, ids, strict=True))
 
 
-def _vector(name: str, data: Any, description: str) -> Any:
-    from hdmf.common import VectorData
+def _annotate_neuromodulation(path: Path, source: Path, analyses: list[tuple[Any, Any]], overwrite: bool) -> None:
+    import h5py
+    from pynwb import NWBHDF5IO
 
-    return VectorData(name=name, description=description, data=data)
-
-
-def _region(name: str, rows: np.ndarray, table: Any, description: str) -> Any:
-    from hdmf.common import DynamicTableRegion
-
-    return DynamicTableRegion(name=name, data=rows, table=table, description=description)
-
-
-def _ids(n: int) -> Any:
-    from hdmf.common import ElementIdentifiers
-
-    return ElementIdentifiers(name="id", data=np.arange(n, dtype=np.int64))
-
-
-def _dic_table(dics: DICEstimate, units: Any, rows_of: _UnitRows) -> Any:
-    rows = rows_of(dics.unit_ids, "`dics`")
-    columns = [_region("units", rows, units, "Row of the Units table each estimate belongs to.")]
-    if np.any(np.isfinite(dics.g_f)):
-        columns.append(_vector("g_f", dics.g_f, "Fast DIC at V_th (dimensionless)."))
-    g_f_std = getattr(dics, "g_f_std", None)
-    if g_f_std is not None and np.any(np.isfinite(g_f_std)):
-        columns.append(_vector("g_f_std", np.asarray(g_f_std, dtype=np.float64), "One-sigma uncertainty of g_f."))
-    columns += [
-        _vector("g_s", dics.g_s, "Slow DIC at V_th (dimensionless)."),
-        _vector("g_u", dics.g_u, "Ultraslow DIC at V_th (dimensionless)."),
-        _vector("g_s_std", dics.g_s_std, "One-sigma uncertainty of g_s."),
-        _vector("g_u_std", dics.g_u_std, "One-sigma uncertainty of g_u."),
-        _vector("threshold", np.full(dics.n_units, dics.threshold), "Threshold voltage V_th (mV)."),
-        _vector("network_class", list(dics.firing_class),
-                "Firing class predicted by the network ('spiking', 'bursting'; 'silent' below 3 spikes)."),
-        _vector("out_of_distribution", dics.out_of_distribution, "True outside the network's training support."),
-        _vector("status", list(dics.status), "'ok' or why no estimate was made."),
-    ]
-    return DICEstimates(
-        name="dic_estimates",
-        description=f"DICs of {dics.n_units} units inferred with model {dics.model_name!r}.",
-        model_name=dics.model_name,
-        network_version=dics.network_version,
-        id=_ids(dics.n_units),
-        columns=columns,
-    )
-
-
-_OUTCOME_DESCRIPTIONS = {
-    "validation_status": ("'ok': every requested member reproduces the unit's train; 'partial': the validation "
-                          "budget ran out and the valid members found are kept."),
-    "n_simulated": "Members simulated to find the valid ones, all rounds together.",
-    "n_valid": "Simulated members that reproduced the unit's train.",
-    "yield": "n_valid / n_simulated.",
-    "validation_duration": "Recorded window of the validation simulation (s).",
-    "validation_transient": "Time simulated and discarded before the recorded window (s).",
-}
-
-
-def _population_table(
-    pops: list[Population], units: Any, rows_of: _UnitRows, outcomes: dict[Any, dict[str, Any]] | None = None
-) -> Any:
-    from hdmf.common import VectorIndex
-
-    rows = rows_of([p.unit_id for p in pops], "`populations`")
-    names = [name for p in pops for name in p.compensating_set]
-    names_column = _vector("compensating_set", names, "Conductances re-solved to reach the target.")
-    ends = np.cumsum([len(p.compensating_set) for p in pops]).astype(np.int64)
-    columns = [
-        _region("units", rows, units, "Row of the Units table whose DICs the population targets."),
-        _vector("target_g_s", [p.target_mean[0] for p in pops], "Requested g_s (dimensionless)."),
-        _vector("target_g_u", [p.target_mean[1] for p in pops], "Requested g_u (dimensionless)."),
-        _vector("target_g_s_std", [p.target_std[0] for p in pops], "Uncertainty of the g_s target."),
-        _vector("target_g_u_std", [p.target_std[1] for p in pops], "Uncertainty of the g_u target."),
-        _vector("reference_threshold", [p.reference_threshold for p in pops], "The model's V_th (mV)."),
-        names_column,
-        VectorIndex(name="compensating_set_index", data=ends, target=names_column),
-        _vector("n_iterations", np.array([p.n_iterations for p in pops], dtype=np.int64), "Fixed-point solves."),
-        _vector("n_rejected", np.array([p.n_rejected for p in pops], dtype=np.int64), "Rejected draws."),
-        _vector("seed", np.array([-1 if p.seed is None else p.seed for p in pops], dtype=np.int64),
-                "Generation seed (-1: none recorded)."),
-    ]
-    if outcomes:
-        columns += _outcome_columns(pops, outcomes)
-    return ConductancePopulations(
-        name="conductance_populations",
-        description=f"{len(pops)} degenerate populations of model {pops[0].model_name!r}, one per unit.",
-        model_name=pops[0].model_name,
-        id=_ids(len(pops)),
-        columns=columns,
-    )
-
-
-def _outcome_columns(pops: list[Population], outcomes: dict[Any, dict[str, Any]]) -> list[Any]:
-    """The validation columns of ConductancePopulations (missing values: "", -1 or NaN)."""
-    present = [name for name in POPULATION_OUTCOME_COLUMNS if any(name in row for row in outcomes.values())]
-    columns = []
-    for name in present:
-        values = [outcomes.get(_key(p.unit_id), {}).get(name) for p in pops]
-        if name == "validation_status":
-            data: Any = ["" if v is None else str(v) for v in values]
-        elif name in ("n_simulated", "n_valid"):
-            data = np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
-        else:
-            data = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-        columns.append(_vector(name, data, _OUTCOME_DESCRIPTIONS[name]))
-    return columns
-
-
-def _member_table(
-    pops: list[Population], population_table: Any, units: Any, rows_of: _UnitRows, validation: Any
-) -> Any:
-    unit_rows = rows_of([p.unit_id for p in pops], "`populations`")
-    sizes = np.array([p.n_models for p in pops])
-    population_index = np.repeat(np.arange(len(pops), dtype=np.int64), sizes)
-    member = np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])
-    conductances = np.concatenate([p.conductances for p in pops])
-    dics = np.concatenate([p.dics for p in pops])
-    targets = np.concatenate([p.targets for p in pops])
-    columns = [
-        _region("population", population_index, population_table, "Row of ConductancePopulations."),
-        _region("units", np.repeat(unit_rows, sizes), units, "Row of the Units table the population targets."),
-        _vector("member", member, "Index of the member within its population."),
-    ]
-    for k, name in enumerate(pops[0].conductance_names):
-        columns.append(
-            ConductanceColumn(
-                name=f"g_{name}",
-                description=f"Maximal conductance of the {name} current ({CONDUCTANCE_UNIT}).",
-                data=conductances[:, k],
-                unit=CONDUCTANCE_UNIT,
-                current=name,
-            )
-        )
-    columns += [
-        _vector("dic_g_f", dics[:, 0], "Fast DIC of the member at V_th."),
-        _vector("dic_g_s", dics[:, 1], "Slow DIC of the member at V_th."),
-        _vector("dic_g_u", dics[:, 2], "Ultraslow DIC of the member at V_th."),
-        _vector("threshold", np.concatenate([p.threshold for p in pops]), "The member's own V_th (mV)."),
-        _vector("target_g_s", targets[:, 0], "g_s target of this member."),
-        _vector("target_g_u", targets[:, 1], "g_u target of this member."),
-        _vector("residual", np.concatenate([p.residual for p in pops]), "Distance to the target after compensation."),
-    ]
-    if validation is not None:
-        keys = [(p.unit_id, m) for p in pops for m in range(p.n_models)]
-        columns += _validation_columns(validation, keys, [c.name for c in columns])
-    return PopulationMembers(
-        name="population_members",
-        description=f"{int(sizes.sum())} members of {len(pops)} populations ({pops[0].model_name!r}).",
-        id=_ids(int(sizes.sum())),
-        columns=columns,
-    )
-
-
-def _key(value: Any) -> Any:
-    value = value.item() if isinstance(value, np.generic) else value
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        return value
-
-
-def _validation_columns(validation: pd.DataFrame, keys: list[tuple[Any, int]], taken: list[str]) -> list[Any]:
-    for required in ("unit_id", "member"):
-        if required not in validation.columns:
-            msg = f"`validation` needs a {required!r} column; it has {list(validation.columns)}."
+        with h5py.File(path, "a") as handle:
+            if "nwb_version" not in handle.attrs:
+                msg = f"`source_path` {str(source)!r} is an HDF5 file but not an NWB file."
+                raise ValueError(msg)
+            stored = [f"processing/{MODULE_NAME}/{name}" for name in NEUROMODULATION_TABLES]
+            if any(group in handle for group in stored) and not overwrite:
+                msg = (f"{str(source)!r} already holds dicpop neuromodulation results; pass overwrite=True to "
+                       "replace them (the other dicpop results are kept).")
+                raise ValueError(msg)
+            for group in stored:
+                if group in handle:
+                    del handle[group]
+    except OSError as err:
+        msg = f"`source_path` {str(source)!r} could not be opened; it is corrupt or truncated ({err})."
+        raise ValueError(msg) from err
+    with _older_versions_accepted(), NWBHDF5IO(str(path), "a") as io:
+        try:
+            nwbfile = io.read()
+        except Exception as err:  # pynwb/hdmf raise many types on broken files
+            msg = f"{str(source)!r} could not be read as NWB ({type(err).__name__}: {err})."
+            raise ValueError(msg) from err
+        units = nwbfile.units
+        if units is None or len(units) == 0:
+            msg = f"{str(source)!r} has no Units table (or it is empty); dicpop results are linked to Units rows."
             raise ValueError(msg)
-    position = {(_key(u), int(m)): i for i, (u, m) in enumerate(keys)}
-    rows = []
-    for u, m in zip(validation["unit_id"], validation["member"], strict=True):
-        key = (_key(u), int(m))
-        if key not in position:
-            msg = f"`validation` has a row for unit {key[0]!r}, member {key[1]}, which is not among the populations."
-            raise ValueError(msg)
-        rows.append(position[key])
-    if len(set(rows)) != len(rows):
-        msg = "`validation` has several rows for the same (unit_id, member)."
-        raise ValueError(msg)
-    rows_a = np.asarray(rows, dtype=np.int64)
-    complete = len(rows) == len(keys)
-    out = []
-    for name in validation.columns:
-        if name in ("unit_id", "member"):
-            continue
-        column = f"{VALIDATION_PREFIX}{name}"
-        if column in taken:
-            msg = f"`validation` column {name!r} clashes with an existing column {column!r}."
-            raise ValueError(msg)
-        values = validation[name].to_numpy()
-        kind = values.dtype.kind
-        if kind in "biuf" and complete and kind != "f":
-            data = np.empty(len(keys), dtype=values.dtype)
-        elif kind in "biuf":
-            data = np.full(len(keys), np.nan)
-        elif kind in "OUS":
-            data = np.full(len(keys), "", dtype=object)
-            values = np.array([str(v) for v in values], dtype=object)
-        else:
-            msg = f"`validation` column {name!r} has unsupported dtype {validation[name].dtype}; use numbers, booleans or text."
-            raise TypeError(msg)
-        data[rows_a] = values
-        out.append(_vector(column, data, f"Validation of the simulated member: {name} (from nwb_dicpop validation)."))
-    return out
+        rows_of = UnitRows(units, str(source))
+        unit_ids = _analysis_units(analyses, rows_of)
+        results = [result for result, _ in analyses]
+        module = nwbfile.processing.get(MODULE_NAME)
+        if module is None:
+            module = nwbfile.create_processing_module(
+                name=MODULE_NAME,
+                description=("nwb_dicpop results (ndx-dicpop extension): neuromodulation analyses of units of the "
+                             "Units table (which conductances changed between two recordings) and provenance."),
+            )
+        analysis_table = build_analysis_table(results, unit_ids, units, rows_of)
+        module.add(analysis_table)
+        module.add(build_ranking_table(results, unit_ids, analysis_table, units, rows_of))
+        pops, analysis_rows, roles, subsets = [], [], [], []
+        for row, (result, uid) in enumerate(zip(results, unit_ids, strict=True)):
+            for role, subset, population in (("before", "", result.before_population),
+                                             *(("moved", k, v) for k, v in result.moved.items())):
+                pops.append(dataclasses.replace(population, unit_id=uid))
+                analysis_rows.append(row)
+                roles.append(role)
+                subsets.append(subset)
+        extra = [
+            region_column("analysis", np.asarray(analysis_rows, dtype=np.int64), analysis_table,
+                    "Row of NeuromodulationAnalyses the population belongs to."),
+            vector_data("role", roles, "'before' (at the 'before' DICs) or 'moved'."),
+            vector_data("subset", subsets, "Subset of the move ('' for the 'before' population)."),
+        ]
+        population_table = build_population_table(
+            pops, units, rows_of, kind=NeuromodulationPopulations, name=NEUROMODULATION_TABLES[2],
+            description=f"'before' and moved populations of {len(results)} neuromodulation analyses.",
+            extra_columns=extra,
+        )
+        module.add(population_table)
+        module.add(build_member_table(pops, population_table, units, rows_of, None, kind=NeuromodulationMembers,
+                                 name=NEUROMODULATION_TABLES[3]))
+        if "provenance" not in module.data_interfaces:
+            name = results[0].model_name
+            seeds = {"neuromodulation": {str(uid): r.settings.get("seed") for r, uid in zip(results, unit_ids,
+                                                                                          strict=True)}}
+            module.add(build_provenance(None, [], {"model": {name: model_declaration(name)}, "seeds": seeds,
+                                              "settings": {"neuromodulation": "see neuromodulation_analyses.settings"}}))
+        io.write(nwbfile)
 
 
-def _statistics_table(statistics: pd.DataFrame, units: Any, rows_of: _UnitRows) -> Any:
-    frame = statistics.reset_index() if "unit_id" not in statistics.columns and statistics.index.name == "unit_id" else statistics
-    if "unit_id" not in frame.columns:
-        msg = f"`statistics` needs a 'unit_id' column (or index); it has {list(frame.columns)}."
-        raise ValueError(msg)
-    rows = rows_of(list(frame["unit_id"]), "`statistics`")
-    columns = [_region("units", rows, units, "Row of the Units table the statistics describe.")]
-    for name in frame.columns:
-        if name == "unit_id":
-            continue
-        if name in ("units", "id"):
-            msg = f"`statistics` column {name!r} clashes with a reserved column name; rename it."
-            raise ValueError(msg)
-        values = frame[name].to_numpy()
-        if values.dtype.kind == "O":
-            if not all(isinstance(v, str) for v in values):
-                msg = f"`statistics` column {name!r} must hold numbers, booleans or text."
-                raise TypeError(msg)
-            values = list(values)
-        elif values.dtype.kind not in "biuf":
-            msg = f"`statistics` column {name!r} has unsupported dtype {frame[name].dtype}."
-            raise TypeError(msg)
-        columns.append(_vector(str(name), values, f"Spike statistic {name!r} (nwb_dicpop.compute_spike_statistics)."))
-    return SpikeStatistics(
-        name="spike_statistics",
-        description=f"Spike-train statistics of {len(frame)} units.",
-        id=_ids(len(frame)),
-        columns=columns,
-    )
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if callable(value):
-        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def _model_declaration(model: Any) -> Any:
-    if isinstance(model, str):
-        from nwb_dicpop.models import get_model
-
-        return _jsonable(get_model(model))
-    return _jsonable(model)
-
-
-def _provenance(dics: DICEstimate | None, pops: list[Population], provenance: Mapping[str, Any] | None) -> Any:
-    from nwb_dicpop import __version__
-
-    given = dict(provenance or {})
-    model = given.get("model")
-    if model is None:
-        names = sorted({*([dics.model_name] if dics else []), *(p.model_name for p in pops)})
-        model = {name: _model_declaration(name) for name in names} if names else {}
-    declaration = model if isinstance(model, str) and model.lstrip().startswith("{") else json.dumps(
-        _model_declaration(model)
-    )
-    seeds = given.get("seeds")
-    if seeds is None:
-        seeds = {"populations": {str(p.unit_id): p.seed for p in pops}}
-    return DicpopProvenance(
-        name="provenance",
-        software="nwb_dicpop",
-        software_version=__version__,
-        date=datetime.now(UTC),
-        model_declaration=declaration,
-        seeds=json.dumps(_jsonable(seeds)),
-        settings=json.dumps(_jsonable(given.get("settings", {}))),
-    )
+def _analysis_units(analyses: list[tuple[Any, Any]], rows_of: UnitRows) -> list[Any]:
+    """The Units id of each analysis (a one-unit file links results without one to its unit)."""
+    ids = []
+    for k, (_, uid) in enumerate(analyses):
+        if uid is None:
+            if len(rows_of.ids) != 1:
+                msg = (f"`results[{k}]` has no unit_id and the Units table of {rows_of.where} holds "
+                       f"{len(rows_of.ids)} units; pass unit=<id> to analyze_neuromodulation, or unit_ids=[...] "
+                       "here.")
+                raise ValueError(msg)
+            uid = rows_of.ids[0]
+        ids.append(unit_key(uid))
+    rows_of(ids, "`results`")  # every id is a Units id (did-you-mean errors otherwise)
+    return ids
 
 
 # --------------------------------------------------------------------------- reading
@@ -901,5 +960,8 @@ def read_results(path: str | os.PathLike[str]) -> DicpopResults:
         if "spike_statistics" in module.data_interfaces:
             statistics = table_frame(module["spike_statistics"], ids)
         provenance = read_provenance(module["provenance"]) if "provenance" in module.data_interfaces else None
+        neuromodulation: tuple[Any, ...] = ()
+        if NEUROMODULATION_TABLES[0] in module.data_interfaces:
+            neuromodulation = read_neuromodulation(*(module[name] for name in NEUROMODULATION_TABLES), ids)
     return DicpopResults(dics, pops, statistics, validation, provenance, source=str(file),
-                         population_outcomes=outcomes)
+                         population_outcomes=outcomes, neuromodulation=neuromodulation)

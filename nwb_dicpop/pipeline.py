@@ -351,7 +351,7 @@ def _summary(
             "unit_id": uid,
             "n_spikes": int(spikes.n_spikes[i]),
             "firing_class": classes.get(uid, "unknown"),
-            "network_class": dics.firing_class[i],
+            "network_class": dics.network_class[i],
             "g_s": float(dics.g_s[i]),
             "g_s_std": float(dics.g_s_std[i]),
             "g_u": float(dics.g_u[i]),

@@ -12,7 +12,7 @@ imported here only (Neo objects are recognised without importing Neo), by the fr
 
 :func:`compute_spike_statistics` characterises each train with the interval statistics that
 Elephant defines (coefficient of variation of the inter-spike intervals, CV2, LV) and with the
-firing-pattern features of science.md section 8, which Elephant lacks (firing class, spiking
+firing-pattern features of Brandoit et al. (2025), which Elephant lacks (firing class, spiking
 frequency, burst metrics).  Elephant's functions cost about 1 ms per train on plain arrays
 (measured: 10.2 s for 10,000 trains, against 0.34 s for the same maths in numpy), so the
 production path is a numpy implementation of the same formulas and Elephant is the oracle the
@@ -21,9 +21,9 @@ tests compare against (they agree to float precision).  :func:`to_neo` converts 
 
 Units: times in seconds, frequencies in Hz, durations in seconds.
 
-Firing class (science.md section 8, the same threshold for both models): fewer than 3 spikes
-is ``"silent"``; otherwise the CV of the inter-spike intervals decides, ``<= 0.15`` is
-``"spiking"`` and above is ``"bursting"``.
+Firing class (Brandoit et al. 2025; the firing classes of ``docs/method.md``; the same threshold for
+both models): fewer than 3 spikes is ``"silent"``; otherwise the CV of the inter-spike intervals
+decides, ``<= 0.15`` is ``"spiking"`` and above is ``"bursting"``.
 
 See ``tutorials/03_simulation_and_validation.md``.
 """
@@ -433,7 +433,7 @@ def firing_class(times: Any) -> str:
 
 
 def burst_metrics(times: Any) -> dict[str, float]:
-    """Burst features of one train (science.md section 8), meaningful for bursting trains.
+    """Burst features of one train (Brandoit et al. 2025), meaningful for bursting trains.
 
     The ISI threshold is ``(max ISI + min ISI) / 2``; the train is split at longer
     intervals, groups of one spike are dropped, and so are the first and last bursts (they may

@@ -2,7 +2,7 @@
 
 :func:`validate_population` simulates a population (or takes a finished
 :class:`~nwb_dicpop.SimulationResult`) and compares every member with the observed train on
-three counts (science.md section 8):
+three counts (``docs/method.md``, "The validation rule"):
 
 1. the firing class (silent / spiking / bursting);
 2. the key statistics of that class, each within its tolerance (:class:`ValidationRule`):

@@ -23,8 +23,11 @@ BOUNDARIES = {
     "neo": {"nwb_dicpop.statistics"},
     "elephant": {"nwb_dicpop.statistics"},
     "pynwb": {"nwb_dicpop.nwb", "nwb_dicpop.io", "nwb_dicpop._units_table", "nwb_dicpop._results_reader",
+              "nwb_dicpop._results_writer",
               "nwb_dicpop._remote", "nwb_dicpop.testing.mock"},
     "dask": {"nwb_dicpop.distributed"},
+    "pynapple": {"nwb_dicpop._pynapple"},
+    "nicegui": {"nwb_dicpop.gui.app"},
 }
 
 

@@ -266,3 +266,26 @@ def test_clip_to_window_and_select_positions():
     assert select_positions([3, 5, 8], [8, "3", np.int64(5)], "x") == [2, 0, 1]
     with pytest.raises(ValueError, match=r"Unknown unit id 4 in x; available ids: \[3, 5, 8\]. Did you mean 3, 5"):
         select_positions([3, 5, 8], [4], "x")
+
+
+def _estimate(**classes):
+    return ndp.DICEstimate(unit_ids=(3, 7), model_name="stg", threshold=-51.0, g_s=[1.0, -2.0], g_u=[3.0, 4.0],
+                           g_s_std=0.1, g_u_std=0.2, out_of_distribution=False, status=("ok", "ok"), **classes)
+
+
+def test_dic_estimate_names_the_networks_class_network_class():
+    """One meaning of firing_class: the ISI-CV rule's. The network's class is network_class everywhere."""
+    estimate = _estimate(network_class=("spiking", "bursting"))
+    frame = estimate.to_dataframe()
+    assert frame["network_class"].tolist() == ["spiking", "bursting"]
+    assert "firing_class" not in frame
+    # the old name still works, with a DeprecationWarning naming the new one
+    with pytest.warns(DeprecationWarning, match="network_class"):
+        old = _estimate(firing_class=("spiking", "bursting"))
+    assert old.network_class == estimate.network_class
+    with pytest.warns(DeprecationWarning, match="renamed network_class"):
+        assert estimate.firing_class == ("spiking", "bursting")
+    with pytest.raises(TypeError, match="once"):
+        _estimate(network_class=("spiking", "bursting"), firing_class=("spiking", "bursting"))
+    with pytest.raises(ValueError, match="`network_class` must have one entry per unit"):
+        _estimate(network_class=("spiking",))

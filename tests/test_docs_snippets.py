@@ -37,6 +37,9 @@ def snippets(path: Path) -> str:
 
 def _run(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    # docs/extension.md imports the reader package ndx_dicpop, as `pip install ./extensions` installs it
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "extensions" / "src" / "pynwb"),
+                                                      env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=900, env=env,
         check=False,

@@ -239,7 +239,7 @@ def test_infer_dics_on_arrays_spiketrains_and_neo(trained):
     est = infer_dics(trains, model="stg", weights=json_path)
     assert isinstance(est, DICEstimate)
     assert est.status == ("ok", "ok", "silent")
-    assert est.firing_class == ("spiking", "bursting", "silent")
+    assert est.network_class == ("spiking", "bursting", "silent")
     assert np.isfinite(est.g_s[:2]).all()
     assert np.isnan(est.g_s[2])
     assert (est.g_s_std[:2] > 0).all()
@@ -368,6 +368,7 @@ def test_end_to_end_evaluation(trained):
     report = evaluate_end_to_end(test_set, weights=json_path, n_trains=3, n_models=2, transient=0.2, seed=0)
     assert report["n_trains"] == 3
     assert report["n_models"] == 2
+    assert report["max_rounds"] == 1  # the first-round yield, before any redrawing
     for variant in ("point", "sampled", "true"):
         assert 0.0 <= report[f"mean_valid_fraction_{variant}"] <= 1.0
     assert report["mean_valid_fraction"] == report["mean_valid_fraction_point"]
@@ -379,3 +380,88 @@ def test_end_to_end_evaluation(trained):
     assert only_true["mean_valid_fraction_true"] == report["mean_valid_fraction_true"]
     with pytest.raises(ValueError, match="`targets` must be"):
         evaluate_end_to_end(test_set, weights=json_path, n_trains=3, targets=["oracle"])
+
+
+# --------------------------------------------------------------------------- the ISI check of the OOD flag
+def test_isi_periodicity_separates_model_like_trains_from_poisson():
+    from nwb_dicpop.inference.evaluation import poisson_trains
+    from nwb_dicpop.inference.ood import MIN_ISIS, isi_periodicity
+
+    rng = np.random.default_rng(0)
+    periodic = [regular_train(7.0), regular_train(30.0, jitter=0.001, rng=rng), burst_train(5, 0.4),
+                burst_train(3, 0.25, intra=0.02)]
+    relative, absolute = isi_periodicity(periodic)
+    assert np.all(relative < 0.1)
+    assert np.all(absolute < 0.003)
+    poisson = poisson_trains([5.0, 20.0], duration=9.0, n_per_rate=20, rng=0)
+    relative, absolute = isi_periodicity(poisson)
+    assert np.median(relative) > 0.35
+    assert np.all(relative > 0.15)
+    # the median is in seconds, at the best lag: about ln(2) / rate for exponential ISIs
+    assert 0.05 < np.median(absolute[:20]) < 0.3
+    short, _ = isi_periodicity([np.arange(MIN_ISIS) * 0.1, np.arange(MIN_ISIS + 1) * 0.1])
+    assert np.isnan(short[0])
+    assert short[1] == pytest.approx(0.0, abs=1e-9)
+    # only the spikes the network reads count
+    tail_noise = np.concatenate([regular_train(10.0), 3.0 + np.sort(rng.uniform(0, 9, 90))])
+    assert isi_periodicity([tail_noise], max_spikes=30)[0][0] == pytest.approx(0.0, abs=1e-9)
+    assert isi_periodicity([tail_noise])[0][0] > 0.05
+    with pytest.raises(ValueError, match="`max_lag`"):
+        isi_periodicity(periodic, max_lag=0)
+
+
+def test_isi_check_is_calibrated_and_read_from_the_card(trained, tmp_path):
+    from nwb_dicpop.inference.evaluation import poisson_trains, record_isi_check
+    from nwb_dicpop.inference.ood import calibrate_isi_check, irregular_isis
+    from nwb_dicpop.inference.predict import predict_arrays
+
+    _, _, _, json_path = trained
+    calibration = synthetic_set(n_groups=40, per_group=2, seed=3)
+    check = calibrate_isi_check(calibration.trains(range(len(calibration))), rng=0)
+    assert 0.0 < check["relative"] < 0.3
+    assert 0.0 < check["absolute"] < 0.02  # 5 ms of jitter is tolerated, not more
+    assert check == calibrate_isi_check(calibration.trains(range(len(calibration))), rng=0)  # seeded
+    poisson = poisson_trains([4.0, 8.0], duration=3.0, n_per_rate=30, rng=1)
+    assert irregular_isis(poisson, {"isi_periodicity": check}).mean() > 0.9
+    test = synthetic_set(n_groups=20, per_group=2, seed=8)
+    assert irregular_isis(test.trains(range(len(test))), {"isi_periodicity": check}).mean() < 0.05
+    assert not irregular_isis(poisson, {"rate": [1.0, 50.0]}).any()  # cards without the check
+    with pytest.raises(ValueError, match="`quantile`"):
+        calibrate_isi_check(poisson, quantile=1.0)
+    with pytest.raises(ValueError, match="6 ISIs"):
+        calibrate_isi_check([np.array([0.1, 0.2, 0.3])])
+    # stored in a copy of the card, and read by the network's out-of-distribution flag
+    card = tmp_path / "stg-v0.json"
+    card.write_text(json_path.read_text())
+    (tmp_path / "stg-v0.pt").write_bytes(json_path.with_suffix(".pt").read_bytes())
+    loaded_before = load_network(card)
+    calibration.save(tmp_path / "calibration" / "dataset.npz")
+    stored = record_isi_check(card, tmp_path / "calibration", command="record it")
+    assert json.loads(card.read_text())["support"]["isi_periodicity"] == stored
+    assert stored["command"] == "record it"
+    before = predict_arrays(loaded_before, poisson).out_of_distribution
+    after = predict_arrays(load_network(card), poisson).out_of_distribution  # the checksum still holds
+    assert after.mean() > 0.9
+    assert np.all(after >= before)
+    with pytest.raises(ValueError, match="is for 'stg'"):
+        record_isi_check(card, TrainingSet.from_trains(poisson[:3], np.zeros((3, 2)), model_name="da", duration=3.0))
+
+
+def test_end_to_end_reads_the_first_round_yield(trained):
+    """Each train's figure is valid / simulated members of one round (a partial unit counts its
+    yield, not zero), as run_pipeline(max_rounds=1) reports it."""
+    from nwb_dicpop.inference.evaluation import evaluate_end_to_end
+    from nwb_dicpop.pipeline import run_pipeline
+
+    _, _, _, json_path = trained
+    test_set = synthetic_set(n_groups=4, per_group=1, seed=11)  # every train is chosen
+    report = evaluate_end_to_end(test_set, weights=json_path, n_trains=4, n_models=3, transient=0.2, seed=0,
+                                 targets=["point"])
+    trains = test_set.trains(range(4))
+    spikes = SpikeTrains(trains, unit_ids=list(range(4)), t_start=[min(0.0, t[0]) for t in trains],
+                         t_stop=[max(3.0, t[-1]) for t in trains])
+    result = run_pipeline(spikes, model="stg", weights=json_path, n_models=3, duration=3.0, transient=0.2, seed=0,
+                          write=False, max_rounds=1, uncertainty_scale=0.0)
+    summary = result.summary
+    assert (summary["n_simulated"] == 3).all()  # one round: no redrawing
+    assert report["mean_valid_fraction_point"] == pytest.approx(summary["yield"].mean())

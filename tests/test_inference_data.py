@@ -174,3 +174,43 @@ def test_training_data_follow_the_model_declaration(tmp_path):
     (tmp_path / "pops").mkdir()
     pops = _make_populations(tmp_path / "pops", declared, targets[:3], 2, seed=0, progress=None)
     np.testing.assert_allclose(pops["dics"][:, 1:], targets[pops["target_index"]], atol=1e-5)
+
+
+def test_silent_screen_skips_only_members_that_simulation_finds_silent(tmp_path):
+    """DA members screened silent (one stable fixed point) are not simulated; the dataset has the
+    labels and trains of a run that simulates every member; the setting is part of the manifest."""
+    settings = {"n_targets": 4, "n_per_target": 4, "seed": 2, "duration": 1.0, "chunk_size": 8}
+    screened_path = make_training_data("da", tmp_path / "screened", **settings)
+    full_path = make_training_data("da", tmp_path / "full", silent_screen=False, **settings)
+    screened, full = load_training_data(screened_path), load_training_data(full_path)
+    with np.load(screened_path) as saved:
+        skipped = saved["screened_silent"]
+    with np.load(full_path) as saved:
+        assert not saved["screened_silent"].any()
+    assert 0 < skipped.sum() < len(screened)
+    np.testing.assert_array_equal(screened.labels, full.labels)
+    assert (full.labels[skipped] == 0).all()
+    for i in range(len(full)):
+        np.testing.assert_array_equal(screened.train(i), full.train(i))
+    simulated = sum(1 for _ in (tmp_path / "screened" / "simulation").glob("chunk_*.parquet"))
+    assert simulated == int(np.ceil((~skipped).sum() / 8))
+    assert json.loads((tmp_path / "screened" / "manifest.json").read_text())["silent_screen"] is True
+    with pytest.raises(ValueError, match="silent_screen: True -> False"):
+        make_training_data("da", tmp_path / "screened", silent_screen=False, **settings)
+    assert make_training_data("da", tmp_path / "screened", **settings) == screened_path  # resumes as made
+
+
+def test_silent_screen_is_off_with_current_noise_and_for_old_folders(tmp_path):
+    noisy = {"n_targets": 1, "n_per_target": 2, "seed": 2, "duration": 0.2, "transient": 0.1, "noise_sigma": 1.0}
+    make_training_data("da", tmp_path / "noisy", **noisy)
+    assert json.loads((tmp_path / "noisy" / "manifest.json").read_text())["silent_screen"] is False
+    # a folder written before the screen existed (no key) resumes as "every member simulated"
+    settings = {"n_targets": 1, "n_per_target": 2, "seed": 3, "duration": 0.2, "transient": 0.1}
+    path = make_training_data("stg", tmp_path / "old", silent_screen=False, **settings)
+    manifest = json.loads((tmp_path / "old" / "manifest.json").read_text())
+    del manifest["silent_screen"]
+    (tmp_path / "old" / "manifest.json").write_text(json.dumps(manifest))
+    path.unlink()
+    make_training_data("stg", tmp_path / "old", **settings)  # the default follows the folder
+    with pytest.raises(ValueError, match="silent_screen: False -> True"):
+        make_training_data("stg", tmp_path / "old", silent_screen=True, **settings)

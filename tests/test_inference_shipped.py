@@ -12,7 +12,8 @@ pytest.importorskip("torch")
 from nwb_dicpop.inference.data import load_training_data
 from nwb_dicpop.inference.evaluation import evaluate_network
 from nwb_dicpop.inference.network import load_network
-from nwb_dicpop.inference.predict import available_weights, infer_dics, resolve_weights
+from nwb_dicpop.inference.posterior import posterior_median
+from nwb_dicpop.inference.predict import available_weights, infer_dics, predict_arrays, resolve_weights
 
 DATA = Path(__file__).parent / "data"
 ISSUE_TARGETS = {"class_accuracy": 0.998, "coverage90": (0.85, 0.95)}
@@ -65,7 +66,7 @@ def test_weights_on_the_committed_evaluation_set(model):
 
 def test_stg_network_separates_spiking_from_bursting():
     est = infer_dics([np.arange(0.0, 3.0, 0.1), np.sort(np.concatenate([np.arange(0, 3, 0.4) + d for d in (0, 0.01, 0.02, 0.03)]))])
-    assert est.firing_class == ("spiking", "bursting")
+    assert est.network_class == ("spiking", "bursting")
     assert est.g_s[0] > 0 > est.g_s[1]
 
 
@@ -85,8 +86,8 @@ def test_model_card_in_docs_matches_the_shipped_cards(tmp_path):
 
 @pytest.mark.parametrize("model", SHIPPED)
 def test_default_weights_give_a_joint_posterior(model):
-    """Issue 13: the default networks carry a posterior head inside the training box, and the
-    same point estimates as the network they extend."""
+    """Issue 13: the default networks carry a posterior head inside the training box, the same
+    point head as the network they extend, and the posterior's medians as point estimate."""
     from nwb_dicpop.models import get_model
 
     loaded = load_network(resolve_weights(model))
@@ -95,8 +96,11 @@ def test_default_weights_give_a_joint_posterior(model):
     est, old = infer_dics(trains, model=model), infer_dics(trains, model=model, weights=base)
     assert est.has_posterior
     assert not old.has_posterior
-    np.testing.assert_array_equal(est.g_s, old.g_s)
-    np.testing.assert_array_equal(est.g_u, old.g_u)
+    outputs = predict_arrays(loaded, trains)
+    np.testing.assert_array_equal(outputs.backbone_mean, np.stack([old.g_s, old.g_u], axis=1))
+    median = posterior_median(est.posterior_weights, est.posterior_means, est.posterior_scale_tril,
+                              np.array(est.posterior_support))
+    np.testing.assert_array_equal(np.stack([est.g_s, est.g_u], axis=1), median)
     assert np.isfinite(est.g_f).all()
     assert (est.g_f_std > 0).all()
     box = np.array(get_model(model).training.target_box)
@@ -140,3 +144,26 @@ def test_networks_without_burst_inputs_still_load():
     est = infer_dics([np.arange(0.0, 3.0, 0.1)], weights="stg-v1")
     assert est.network_version == "stg-v1"
     assert np.isfinite(est.g_s[0])
+
+
+@pytest.mark.parametrize("model", SHIPPED)
+def test_isi_check_flags_poisson_trains_and_spares_the_test_trains(model):
+    """The out-of-distribution flag of the default networks catches Poisson trains at low rates
+    (inside the training ranges of rate and ISI CV), and rarely flags the committed test trains."""
+    from nwb_dicpop.inference.evaluation import poisson_trains
+    from nwb_dicpop.inference.features import MIN_SPIKES
+    from nwb_dicpop.inference.ood import irregular_isis
+
+    loaded = load_network(resolve_weights(model))
+    support = loaded.card["support"]
+    check = support["isi_periodicity"]
+    assert 0.0 < check["relative"] < 0.3
+    assert 0.0 < check["absolute"] < 0.05
+    assert check["data"]  # calibrated on simulated trains named in the card, not on the test set
+    data = load_training_data(DATA / f"{model}-test-v1.npz")
+    active = np.flatnonzero((data.labels > 0) & (data.n_spikes >= MIN_SPIKES))
+    flagged = irregular_isis(data.trains(active), support, max_spikes=loaded.card["max_spikes"])
+    assert flagged.mean() <= 0.005
+    for rate in (2.0, 5.0):
+        trains = [t for t in poisson_trains([rate], duration=data.duration, n_per_rate=100, rng=3) if t.size >= 3]
+        assert predict_arrays(loaded, trains).out_of_distribution.mean() >= 0.9, rate

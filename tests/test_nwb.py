@@ -22,6 +22,7 @@ from nwb_dicpop.io import read_spike_trains
 from nwb_dicpop.nwb import (
     ConductanceColumn,
     DicpopResults,
+    check_output_path,
     extension_namespace_path,
     read_results,
     write_results,
@@ -240,18 +241,84 @@ def test_file_layout_units_attributes_and_links(source, dics, populations):
         assert isinstance(members["g_CaS"], ConductanceColumn)
 
 
-def test_annotated_file_passes_validate_and_inspector(source, dics, populations, statistics, validation):
-    import pynwb
+def _inspect(path: Path) -> list:
+    """nwbinspector's messages on a file: none serious, and on our objects only the suggestion to name
+    the processing module after a modality (the module is named ``dicpop`` on purpose)."""
     from nwbinspector import inspect_nwbfile
 
-    out = write_results(source, dics=dics, populations=populations, statistics=statistics, validation=validation)
-    assert pynwb.validate(path=str(out)) == []
-    messages = list(inspect_nwbfile(nwbfile_path=str(out)))
+    messages = list(inspect_nwbfile(nwbfile_path=str(path)))
     serious = [(m.importance.name, m.check_function_name, m.location) for m in messages if m.importance.name in SERIOUS]
     assert serious == []
-    ours = [m for m in messages if m.location and "dicpop" in m.location]
-    # only the naming suggestion for our module (the issue asks for processing["dicpop"])
-    assert {m.check_function_name for m in ours} <= {"check_processing_module_name"}
+    ours = [(m.check_function_name, m.location, m.message) for m in messages
+            if (m.location and ("dicpop" in m.location or m.location.startswith("/units")))
+            or "dicpop" in str(getattr(m, "object_name", ""))]
+    assert {name for name, _, _ in ours} <= {"check_processing_module_name"}, ours
+    return messages
+
+
+def test_annotated_file_passes_validate_and_inspector(source, dics, populations, statistics, validation, modulated):
+    import pynwb
+
+    out = write_results(source, dics=dics, populations=populations, statistics=statistics, validation=validation,
+                        population_outcomes=OUTCOMES)
+    assert pynwb.validate(path=str(out)) == []
+    _inspect(out)
+    # the whole set: pipeline results, mirrored Units columns and the neuromodulation tables in one file
+    recording, result = modulated
+    both = ndp.write_neuromodulation(
+        write_results(recording, source.parent / "both_pipeline.nwb", dics=mock_dic_estimate([0, 3], rng=0),
+                      populations=populations[2], population_outcomes=OUTCOMES[OUTCOMES["unit_id"] == 3]),
+        result, source.parent / "both.nwb")
+    assert pynwb.validate(path=str(both)) == []
+    assert "dicpop_g_s" in _units_columns(both)
+    _inspect(both)
+
+
+def _dandiset(tmp_path: Path, nwb: Path) -> Path:
+    """A minimal Dandiset folder (``dandiset.yaml`` and one subject's file) around a copy of ``nwb``:
+    ``dandi validate`` checks files inside a Dandiset only."""
+    folder = tmp_path / "dandiset"
+    (folder / "sub-crab1").mkdir(parents=True)
+    (folder / "dandiset.yaml").write_text("identifier: DANDI:000000\nname: nwb_dicpop test\n"
+                                          "description: An annotated file of the nwb_dicpop tests.\n")
+    shutil.copyfile(nwb, folder / "sub-crab1" / "sub-crab1_ecephys.nwb")
+    return folder
+
+
+def _dandi_validate(folder: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    dandi = Path(sys.executable).with_name("dandi")
+    env = {**os.environ, "DANDI_NO_ET": "1", "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    return subprocess.run([str(dandi), "validate", "--min-severity", "HINT", str(folder)], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+
+
+@pytest.mark.slow
+def test_annotated_file_passes_dandi_validate(source, dics, populations, statistics, validation, modulated,
+                                              tmp_path):
+    """``dandi validate`` (pynwb validation, nwbinspector with DANDI's settings, DANDI's metadata rules) and
+    nwbinspector on a file with every kind of result (about 20 s: two dandi runs)."""
+    pytest.importorskip("dandi", reason="dandi validate needs the dandi client: pip install 'nwb_dicpop[dandi]'")
+    import h5py
+
+    recording, result = modulated
+    out = ndp.write_neuromodulation(
+        write_results(recording, tmp_path / "pipeline.nwb", dics=mock_dic_estimate([0, 3], rng=0),
+                      populations=populations[2], statistics=statistics[statistics["unit_id"].isin([0, 3])],
+                      population_outcomes=OUTCOMES[OUTCOMES["unit_id"] == 3]),
+        result, tmp_path / "annotated.nwb")
+    _inspect(out)
+    checked = _dandi_validate(_dandiset(tmp_path / "good", out), tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "No errors found" in checked.stdout
+    # the check can fail: the same file without its Subject is refused
+    broken = tmp_path / "broken.nwb"
+    shutil.copyfile(out, broken)
+    with h5py.File(broken, "a") as handle:
+        del handle["general/subject"]
+    refused = _dandi_validate(_dandiset(tmp_path / "bad", broken), tmp_path)
+    assert refused.returncode != 0
+    assert "check_subject_exists" in refused.stdout
 
 
 def test_units_still_read_by_pynapple_neo_and_us(source, dics, populations, spikes):
@@ -271,6 +338,157 @@ def test_units_still_read_by_pynapple_neo_and_us(source, dics, populations, spik
     again = read_spike_trains(out)
     for a, b in zip(again.times, spikes.times, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- per-unit results on Units
+
+
+OUTCOMES = pd.DataFrame({"unit_id": [0, 3], "validation_status": ["ok", "partial"], "n_simulated": [4, 15],
+                         "n_valid": [4, 2], "yield": [1.0, 2 / 15]})
+
+
+def _units_columns(path: Path) -> dict[str, tuple[str, list]]:
+    """``{name: (description, values)}`` of the Units columns of a file, read with plain h5py."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        units = handle["units"]
+        out = {}
+        for name in units.attrs["colnames"]:
+            if name.endswith("_index") or f"{name}_index" in units:
+                continue
+            values = [v.decode() if isinstance(v, bytes) else v for v in units[name][()].tolist()]
+            out[str(name)] = (str(units[name].attrs["description"]), values)
+        return out
+
+
+def test_per_unit_results_are_mirrored_on_units(source, dics, populations, statistics):
+    from nwb_dicpop._unit_results import MARK, UNITS_COLUMNS
+
+    out = write_results(source, dics=dics, populations=populations, statistics=statistics,
+                        population_outcomes=OUTCOMES)
+    columns = _units_columns(out)
+    mirrored = [name for name in columns if name.startswith("dicpop_")]
+    assert mirrored == ["dicpop_g_s", "dicpop_g_s_std", "dicpop_g_u", "dicpop_g_u_std", "dicpop_network_class",
+                        "dicpop_status", "dicpop_firing_class", "dicpop_n_models", "dicpop_validation_status",
+                        "dicpop_yield"]  # no g_f: the mock network does not infer it
+    for name in mirrored:
+        assert columns[name][0] == MARK + UNITS_COLUMNS[name]
+    np.testing.assert_array_equal(columns["dicpop_g_s"][1], dics.g_s)  # unit 2 is silent: NaN
+    np.testing.assert_array_equal(columns["dicpop_g_u_std"][1], dics.g_u_std)
+    assert columns["dicpop_status"][1] == list(dics.status)
+    assert columns["dicpop_network_class"][1] == list(dics.network_class)
+    assert columns["dicpop_firing_class"][1] == statistics["firing_class"].tolist()
+    assert columns["dicpop_n_models"][1] == [4, 4, 0, 3]
+    assert columns["dicpop_validation_status"][1] == ["ok", "", "", "partial"]
+    np.testing.assert_allclose(columns["dicpop_yield"][1], [1.0, np.nan, np.nan, 2 / 15])
+    assert columns["quality"][1] == ["good", "good", "mua", "good"]  # the user's columns are kept
+    # the mirror is derived data: the full tables stay in processing/dicpop and read back unchanged
+    assert_dics_equal(read_results(out).dics, dics)
+    assert ndp.read_spike_trains(out, where={"dicpop_status": "ok"}).unit_ids == (0, 1, 3)
+
+
+def test_mirror_covers_units_left_out_and_g_f(source, tmp_path):
+    some = DICEstimate(unit_ids=(3, 1), model_name="stg", threshold=-51.0, g_s=[2.0, -1.0], g_u=[5.0, 6.0],
+                       g_s_std=[0.1, 0.2], g_u_std=[0.2, 0.3], firing_class=("spiking", "bursting"),
+                       out_of_distribution=[False, True], status=("ok", "ok"), g_f=[-4.5, -5.0], g_f_std=[0.3, 0.4])
+    columns = _units_columns(write_results(source, tmp_path / "some.nwb", dics=some))
+    np.testing.assert_array_equal(columns["dicpop_g_f"][1], [np.nan, -5.0, np.nan, -4.5])
+    np.testing.assert_array_equal(columns["dicpop_g_f_std"][1], [np.nan, 0.4, np.nan, 0.3])
+    assert columns["dicpop_status"][1] == ["not analysed", "ok", "not analysed", "ok"]
+    assert columns["dicpop_network_class"][1] == ["", "bursting", "", "spiking"]
+    assert "dicpop_n_models" not in columns  # no populations written, no population column
+
+
+def test_re_annotation_replaces_the_mirrored_columns(source, dics, populations, statistics, tmp_path):
+    first = write_results(source, tmp_path / "first.nwb", dics=dics, populations=populations, statistics=statistics,
+                          population_outcomes=OUTCOMES)
+    with pytest.raises(ValueError, match="already holds dicpop results"):
+        write_results(first, tmp_path / "second.nwb", dics=dics)
+    again = mock_dic_estimate([0, 1, 2, 3], rng=5)
+    second = write_results(first, tmp_path / "second.nwb", dics=again, overwrite=True)
+    columns = _units_columns(second)
+    # one column per name, the new values; columns of results not written again are gone
+    assert [c for c in columns if c.startswith("dicpop_")] == ["dicpop_g_s", "dicpop_g_s_std", "dicpop_g_u",
+                                                              "dicpop_g_u_std", "dicpop_network_class",
+                                                              "dicpop_status"]
+    np.testing.assert_array_equal(columns["dicpop_g_s"][1], again.g_s)
+    assert columns["quality"][1] == ["good", "good", "mua", "good"]
+    assert read_results(second).populations == ()
+    import pynwb
+
+    assert pynwb.validate(path=str(second)) == []
+    # in place, twice: still one set of columns
+    write_results(second, dics=dics, in_place=True, overwrite=True)
+    np.testing.assert_array_equal(_units_columns(second)["dicpop_g_s"][1], dics.g_s)
+
+
+def test_a_users_column_of_the_same_name_is_never_replaced(source, dics, tmp_path):
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(source, "a") as io:
+        nwbfile = io.read()
+        nwbfile.units.add_column(name="dicpop_g_s", description="my own g_s estimate", data=[1.0, 2.0, 3.0, 4.0])
+        io.write(nwbfile)
+    before = _sha256(source)
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=r"\['dicpop_g_s'\] that nwb_dicpop did not write.*Rename or remove"):
+            check_output_path(source, tmp_path / "out.nwb", overwrite=overwrite)
+        with pytest.raises(ValueError, match="did not write"):
+            write_results(source, tmp_path / "out.nwb", dics=dics, overwrite=overwrite)
+    assert _sha256(source) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session.nwb"]
+    # a neuromodulation analysis does not touch Units: the column is no obstacle there
+    check_output_path(source, tmp_path / "out.nwb", neuromodulation=True)
+
+
+def test_pynapple_sees_the_mirrored_columns_and_to_pynapple_agrees(source, dics, populations, statistics, spikes):
+    import pynapple as nap
+
+    out = write_results(source, dics=dics, populations=populations, statistics=statistics,
+                        population_outcomes=OUTCOMES)
+    loaded = nap.load_file(str(out))["units"]
+    np.testing.assert_array_equal(loaded["dicpop_g_s"].to_numpy(), dics.g_s)
+    assert loaded["dicpop_status"].tolist() == list(dics.status)
+    assert loaded["dicpop_firing_class"].tolist() == statistics["firing_class"].tolist()
+    assert loaded["dicpop_n_models"].tolist() == [4, 4, 0, 3]
+
+    group = read_results(out).to_pynapple()
+    assert isinstance(group, nap.TsGroup)
+    assert list(group.keys()) == [0, 1, 2, 3]
+    for unit in range(4):
+        np.testing.assert_array_equal(group[unit].index, spikes.times[unit])
+    for name in ("dicpop_g_s", "dicpop_g_u", "dicpop_g_s_std", "dicpop_yield"):
+        np.testing.assert_array_equal(group[name].to_numpy(dtype=float), loaded[name].to_numpy(dtype=float))
+    for name in ("dicpop_status", "dicpop_network_class", "dicpop_validation_status", "dicpop_n_models"):
+        assert group[name].tolist() == loaded[name].tolist(), name
+    assert list(group[group["dicpop_status"] == "ok"].keys()) == [0, 1, 3]
+    # given spike trains: their units only
+    subset = read_results(out).to_pynapple(ndp.as_spike_trains({3: spikes.times[3], 1: spikes.times[1]}))
+    assert list(subset.keys()) == [1, 3]  # pynapple orders units by id
+    np.testing.assert_array_equal(subset[3].index, spikes.times[3])
+    assert subset["dicpop_n_models"].loc[[1, 3]].tolist() == [4, 3]
+    with pytest.raises(TypeError, match="`spikes` must be a SpikeTrains"):
+        read_results(out).to_pynapple(spikes.times)
+    with pytest.raises(ValueError, match="no source file"):
+        DicpopResults(dics, (), None, None, None).to_pynapple()
+
+
+# read_spike_trains opens the old file with pynwb directly (see test_frozen_0_1_0_file_reads)
+@pytest.mark.filterwarnings("ignore:Ignoring the following cached namespace:UserWarning")
+def test_to_pynapple_on_a_file_written_before_the_mirror(tmp_path):
+    path = tmp_path / "old.nwb"
+    with gzip.open(DATA / "ndx-dicpop_0.2.0.nwb.gz", "rb") as packed, path.open("wb") as unpacked:
+        shutil.copyfileobj(packed, unpacked)
+    assert not [c for c in _units_columns(path) if c.startswith("dicpop_")]
+    expected = json.loads((DATA / "ndx-dicpop_0.2.0.expected.json").read_text())
+    group = read_results(path).to_pynapple()
+    g_s = [None if np.isnan(v) else v for v in group["dicpop_g_s"]]
+    assert g_s == expected["dics"]["g_s"]
+    np.testing.assert_array_equal(group["dicpop_g_f"].to_numpy(dtype=float),
+                                  np.array(expected["dics"]["g_f"], dtype=float))
+    np.testing.assert_allclose(group["dicpop_yield"].to_numpy(dtype=float), [0.75, np.nan, 2 / 9])
+    assert group["dicpop_n_models"].tolist() == [3, 0, 3]
 
 
 def test_read_in_fresh_process_without_package_uses_cached_spec(source, dics, tmp_path):
@@ -429,7 +647,8 @@ def test_docs_generated_from_yaml_are_current():
     assert result.returncode == 0, result.stderr
     text = (REPO / "docs" / "extension.md").read_text()
     for name in ("DICEstimates", "ConductancePopulations", "PopulationMembers", "SpikeStatistics",
-                 "DicpopProvenance", "ConductanceColumn"):
+                 "DicpopProvenance", "ConductanceColumn", "NeuromodulationAnalyses", "NeuromodulationRanking",
+                 "NeuromodulationPopulations", "NeuromodulationMembers"):
         assert f"## {name}" in text
 
 
@@ -497,6 +716,168 @@ def test_frozen_0_1_0_file_reads_without_warnings(tmp_path):
         assert read_results(path).dics is not None
 
 
+def test_frozen_0_2_0_file_reads(tmp_path):
+    """A file written by ndx-dicpop 0.2.0 (tests/data/make_frozen_files.py 0.2.0) stays readable, warning-free."""
+    import warnings
+
+    path = tmp_path / "ndx-dicpop_0.2.0.nwb"
+    with gzip.open(DATA / "ndx-dicpop_0.2.0.nwb.gz", "rb") as packed, path.open("wb") as unpacked:
+        shutil.copyfileobj(packed, unpacked)
+    expected = json.loads((DATA / "ndx-dicpop_0.2.0.expected.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = read_results(path)
+    assert results.dics.unit_ids == tuple(expected["dics"]["unit_ids"])
+    np.testing.assert_array_equal(results.dics.g_s, np.array(expected["dics"]["g_s"], dtype=float))
+    np.testing.assert_array_equal(results.dics.g_f, np.array(expected["dics"]["g_f"], dtype=float))
+    assert results.dics.firing_class == tuple(expected["dics"]["network_class"])
+    for population, values in zip(results.populations, expected["populations"], strict=True):
+        assert population.unit_id == values["unit_id"]
+        assert population.compensating_set == tuple(values["compensating_set"])
+        np.testing.assert_array_equal(population.conductances, values["conductances"])
+    outcomes = results.population_outcomes
+    for name, values in expected["population_outcomes"].items():
+        assert outcomes[name].tolist() == values, name
+    assert results.statistics["firing_rate"].tolist() == expected["statistics"]["firing_rate"]
+    assert results.neuromodulation == ()  # no neuromodulation tables before 0.3.0
+
+
+# --------------------------------------------------------------------------- neuromodulation (0.3.0)
+
+
+@pytest.fixture(scope="module")
+def modulated(tmp_path_factory) -> tuple[Path, ndp.NeuromodulationResult]:
+    """A two-unit recording with "baseline" and "drug" epochs, and an analysis of unit 3 (no simulation)."""
+    folder = tmp_path_factory.mktemp("modulated")
+    unit3 = np.concatenate([np.arange(0.05, 10.0, 0.1),
+                            np.concatenate([s + np.arange(5) * 0.012 for s in np.arange(10.2, 19.8, 0.8)])])
+    path = write_mock_nwb(folder / "session.nwb", {0: np.arange(0.03, 20.0, 0.125), 3: unit3},
+                          epochs={"baseline": (0.0, 10.0), "drug": (10.0, 20.0)})
+    result = ndp.analyze_neuromodulation("baseline", "drug", model="stg", recording=str(path), unit=3, n_models=25,
+                                         subsets=["A+H", "CaS+H", "CaS", "H"], rng=4)
+    return path, result
+
+
+def _given_dics_result(model: str = "stg") -> ndp.NeuromodulationResult:
+    """An analysis of given DICs (no trains: no windows, no statistics) that detects a change."""
+    def estimate(g_s: float, g_u: float) -> DICEstimate:
+        return DICEstimate(unit_ids=(0,), model_name=model, threshold=ndp.get_model(model).threshold, g_s=[g_s],
+                           g_u=[g_u], g_s_std=[0.3], g_u_std=[0.3], firing_class=("bursting",),
+                           out_of_distribution=[False], status=("ok",))
+
+    return ndp.analyze_neuromodulation(estimate(-4.0, 5.0), estimate(-4.0, 8.0), model=model, n_models=20,
+                                       max_subset_size=1, rng=0)
+
+
+def _comparable(result: ndp.NeuromodulationResult) -> str:
+    return json.dumps(result.to_dict(), sort_keys=True, default=str)
+
+
+def test_neuromodulation_roundtrip(modulated, tmp_path):
+    source, result = modulated
+    before = _sha256(source)
+    out = ndp.write_neuromodulation(source, result, tmp_path / "out.nwb")
+    assert _sha256(source) == before
+    stored = read_results(out)
+    assert stored.dics is None
+    assert stored.populations == ()
+    (back,) = stored.neuromodulation
+    assert _comparable(back) == _comparable(result)  # ranking, DICs, statistics, settings, windows, unit
+    pd.testing.assert_frame_equal(back.ranking, result.ranking)
+    assert back.unit_id == 3
+    assert back.before_window == (0.0, 10.0)
+    assert_population_equal(back.before_population, result.before_population)
+    assert list(back.moved) == list(result.moved)
+    for name, population in result.moved.items():
+        assert_population_equal(back.moved[name], population)
+    assert stored.provenance["software"] == "nwb_dicpop"
+    assert "stg" in stored.provenance["model_declaration"]
+    assert "1 neuromodulation analysis" in repr(stored)
+
+
+def test_neuromodulation_of_given_dics_and_several_analyses(modulated, tmp_path):
+    source, result = modulated
+    given = _given_dics_result()
+    assert given.detectable
+    assert given.unit_id is None
+    out = ndp.write_neuromodulation(source, [result, given], tmp_path / "two.nwb", unit_ids=[3, 0])
+    first, second = read_results(out).neuromodulation
+    assert first.unit_id == 3
+    assert second.unit_id == 0
+    assert second.before_window is None
+    assert second.before_statistics == {}
+    assert second.top == given.top
+    pd.testing.assert_frame_equal(second.ranking, given.ranking)
+    np.testing.assert_array_equal(second.after.g_s, given.after.g_s)
+
+
+def test_neuromodulation_file_passes_validate_and_inspector(modulated, tmp_path):
+    import pynwb
+    from nwbinspector import inspect_nwbfile
+
+    source, result = modulated
+    out = ndp.write_neuromodulation(source, result, tmp_path / "out.nwb")
+    assert pynwb.validate(path=str(out)) == []
+    messages = list(inspect_nwbfile(nwbfile_path=str(out)))
+    serious = [(m.importance.name, m.check_function_name, m.location) for m in messages if m.importance.name in SERIOUS]
+    assert serious == []
+
+
+def test_neuromodulation_keeps_other_results_and_replaces_only_with_overwrite(modulated, dics, tmp_path):
+    source, result = modulated
+    annotated = write_results(source, tmp_path / "pipeline.nwb", dics=mock_dic_estimate([0, 3], rng=0))
+    out = ndp.write_neuromodulation(annotated, result, tmp_path / "both.nwb")
+    both = read_results(out)
+    assert both.dics.unit_ids == (0, 3)
+    assert len(both.neuromodulation) == 1
+    with pytest.raises(ValueError, match="already holds dicpop neuromodulation results"):
+        ndp.write_neuromodulation(out, result, tmp_path / "again.nwb")
+    again = ndp.write_neuromodulation(out, [result, result], tmp_path / "again.nwb", overwrite=True)
+    replaced = read_results(again)
+    assert len(replaced.neuromodulation) == 2
+    assert replaced.dics.unit_ids == (0, 3)
+    # write_results, asked to overwrite, replaces the whole module
+    with pytest.raises(ValueError, match="already holds dicpop results"):
+        write_results(again, tmp_path / "w.nwb", dics=mock_dic_estimate([0, 3], rng=1))
+
+
+def test_neuromodulation_on_a_frozen_0_2_0_file(tmp_path):
+    path = tmp_path / "old.nwb"
+    with gzip.open(DATA / "ndx-dicpop_0.2.0.nwb.gz", "rb") as packed, path.open("wb") as unpacked:
+        shutil.copyfileobj(packed, unpacked)
+    out = ndp.write_neuromodulation(path, _given_dics_result(), tmp_path / "new.nwb", unit_ids=[2])
+    results = read_results(out)
+    assert results.dics.unit_ids == (0, 1, 2)
+    assert results.neuromodulation[0].unit_id == 2
+    import h5py
+
+    with h5py.File(out, "r") as handle:
+        assert sorted(handle["specifications/ndx-dicpop"]) == ["0.2.0", "0.3.0"]
+
+
+@pytest.mark.parametrize(
+    ("results", "kwargs", "error", "match"),
+    [
+        ("text", {}, TypeError, "NeuromodulationResult"),
+        ([1.0], {}, TypeError, "NeuromodulationResult objects"),
+        ([], {}, ValueError, "is empty"),
+        ("given", {}, ValueError, "has no unit_id and the Units table"),
+        ("given", {"unit_ids": [7]}, ValueError, "unit id 7, which is not in the Units table"),
+        ("given", {"unit_ids": [0, 3]}, ValueError, "one id per result"),
+        ("mixed", {"unit_ids": [0, 3]}, ValueError, "mix models"),
+    ],
+)
+def test_neuromodulation_bad_arguments_leave_nothing_behind(modulated, tmp_path, results, kwargs, error, match):
+    source, result = modulated
+    value = {"given": _given_dics_result(), "mixed": [result, _given_dics_result("da")]}.get(results, results) \
+        if isinstance(results, str) else results
+    out = tmp_path / "bad.nwb"
+    with pytest.raises(error, match=match):
+        ndp.write_neuromodulation(source, value, out, **kwargs)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- packaging
 
 
@@ -529,4 +910,4 @@ def test_wheel_ships_and_loads_the_extension(tmp_path):
                          env=env, timeout=300).stdout.split()
     assert out[0].startswith(str(env_dir))  # the installed package, not the repository
     assert out[1] == str(Path(site) / "nwb_dicpop" / "extensions" / "ndx-dicpop.namespace.yaml")
-    assert out[2] == "0.2.0"
+    assert out[2] == "0.3.0"

@@ -24,7 +24,7 @@ PUBLIC_NAMES = ["CompensationSettings", "DICEstimate", "DicpopResults", "Neuromo
  "generate_population", "generate_populations", "generate_spiking_population", "generate_unit_populations",
  "get_model", "infer_dics", "reachability_map", "read_batches", "read_results", "read_spike_trains",
  "register_model", "run_pipeline", "simulate_batches", "simulate_population", "to_neo", "track_dics",
- "validate_population", "write_results"]
+ "validate_population", "write_neuromodulation", "write_results"]
 
 SIGNATURES = {
     "read_spike_trains": (
@@ -96,6 +96,11 @@ SIGNATURES = {
     ),
     "read_results": (
         "(path: 'str | os.PathLike[str]') -> 'DicpopResults'"
+    ),
+    "write_neuromodulation": (
+        "(source_path: 'str | os.PathLike[str]', results: 'NeuromodulationResult | "
+        "Sequence[NeuromodulationResult]', output_path: 'str | os.PathLike[str] | None' = None, *, "
+        "unit_ids: 'Sequence[Any] | None' = None, overwrite: 'bool' = False, in_place: 'bool' = False) -> 'Path'"
     ),
     "run_pipeline": (
         "(source: 'Any', *, model: 'str', n_models: 'int' = 100, output: 'str | Path | None' = None, "

@@ -1,6 +1,6 @@
 """Training data for the DIC network: targets -> populations -> Brian2 simulations -> dataset.
 
-Reproduces the protocol of the original study (science.md 7), as declared by the model's
+Reproduces the protocol of Brandoit et al. (2025), as declared by the model's
 ``training`` protocol (:class:`~nwb_dicpop.models.TrainingProtocol`):
 
 1. ``n_targets`` DIC targets ``(g_s, g_u)`` spread over the protocol's ``target_box`` (Latin
@@ -11,7 +11,10 @@ Reproduces the protocol of the original study (science.md 7), as declared by the
    compensation rule cannot reach are retried with the protocol's
    ``fallback_compensating_set`` (``"auto"`` for STG and DA) and, if still unreachable,
    skipped and listed in ``skipped_targets.json``;
-3. every member simulated with Brian2 by :func:`~nwb_dicpop.batches.simulate_batches` over
+3. members that the fixed-point screen finds surely silent (one fixed point, stable;
+   :func:`~nwb_dicpop.models.fixed_points.screen_silent`) labelled silent without simulation
+   when there is no current noise; every other member simulated with Brian2 by
+   :func:`~nwb_dicpop.batches.simulate_batches` over
    the protocol's recorded window after its transient (STG 3 s, DA 9 s, both after a 3 s
    transient; optional current noise), in chunks of ``chunk_size`` members run in parallel
    (local processes or a Dask cluster) and written to disk as they finish, so an interrupted
@@ -78,7 +81,7 @@ class TrainingSet:
     targets : ndarray of float, shape (n_trains, 2)
         ``(g_s, g_u)`` of each train's neuron at the model's ``V_th`` (its actual DICs).
     labels : ndarray of int, shape (n_trains,)
-        0 silent, 1 spiking, 2 bursting (science.md 8).
+        0 silent, 1 spiking, 2 bursting (the firing classes of ``docs/method.md``).
     groups : ndarray of int, shape (n_trains,)
         Population (target) index; train/validation splits never divide a population.
     noise_sigma : ndarray of float, shape (n_trains,)
@@ -399,6 +402,8 @@ def _write_json(path: Path, value: Any) -> None:
 def _normalised_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """A ``manifest.json`` in the current format: version 1 stored the total simulated time
     (transient included) as ``duration``; it becomes the recorded window."""
+    if "silent_screen" not in manifest:  # written before the screen existed: every member simulated
+        manifest = {**manifest, "silent_screen": False}
     if manifest.get("format_version", 1) == 1 and "duration" in manifest and "transient" in manifest:
         return {**manifest, "format_version": FORMAT_VERSION,
                 "duration": float(manifest["duration"]) - float(manifest["transient"])}
@@ -431,6 +436,14 @@ def _check_manifest(output_dir: Path, manifest: dict[str, Any]) -> None:
             raise ValueError(msg)
         return
     _write_json(path, manifest)
+
+
+def _screen_setting(output_dir: Path, silent_screen: bool | None) -> bool:
+    """``silent_screen`` as given, or (None) the folder's own setting, on for a new folder."""
+    if silent_screen is not None:
+        return bool(silent_screen)
+    path = output_dir / "manifest.json"
+    return bool(_read_manifest(output_dir)["silent_screen"]) if path.is_file() else True
 
 
 def _generate_block(
@@ -528,6 +541,7 @@ def make_training_data(
     n_processes: int = 1,
     scheduler: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
+    silent_screen: bool | None = None,
 ) -> Path:
     """Generate (or resume generating) a training set for the DIC network.
 
@@ -568,6 +582,15 @@ def make_training_data(
         an HPC cluster), passed to :func:`~nwb_dicpop.batches.simulate_batches`.
     progress : callable, optional
         ``progress(stage, done, total)`` called as populations and chunks finish.
+    silent_screen : bool, optional
+        Label members silent without simulating them where the fixed-point screen is sure
+        (:func:`~nwb_dicpop.models.fixed_points.screen_silent`: exactly one fixed point, stable,
+        and attracting within a third of the transient); every other member is simulated.
+        Used only without current noise (``noise_sigma == 0``), where a stable rest state stays
+        at rest.  The dataset's ``screened_silent`` column marks the members labelled this
+        way.  False simulates every member.  The setting is part of the folder's settings;
+        None (default): on for a new folder, the folder's own setting when resuming (folders
+        written before the screen existed simulate every member).
 
     Returns
     -------
@@ -612,6 +635,7 @@ def make_training_data(
         "dt": dt,
         "chunk_size": int(chunk_size),
         "target_sampling": target_sampling,
+        "silent_screen": _screen_setting(output_dir, silent_screen) and float(noise_sigma) == 0.0,
     }
     _check_manifest(output_dir, manifest)
     dataset_path = output_dir / "dataset.npz"
@@ -619,13 +643,25 @@ def make_training_data(
         return dataset_path
     targets = sample_targets(spec, n_targets, method=target_sampling, rng=np.random.default_rng([seed, 1]))
     populations = _make_populations(output_dir, spec, targets, n_per_target, seed, progress)
+    conductances = populations["conductances"]
+    screened = np.zeros(conductances.shape[0], dtype=bool)
+    if manifest["silent_screen"] and transient > 0:  # no transient: no time to come to rest
+        from nwb_dicpop.models.fixed_points import screen_silent
+
+        # the rest state must attract within a third of the discarded transient (ms)
+        screened = screen_silent(spec, conductances, max_relaxation_time=float(transient) * 1000.0 / 3.0)
+        logger.info("fixed-point screen: %d of %d members labelled silent without simulation",
+                    int(screened.sum()), screened.size)
     start_time = time.perf_counter()
-    trains = _simulate(
-        output_dir / "simulation", spec, populations["conductances"], chunk_size=chunk_size, duration=duration,
+    simulated = [] if screened.all() else _simulate(
+        output_dir / "simulation", spec, conductances[~screened], chunk_size=chunk_size, duration=duration,
         transient=transient, dt=dt, noise_sigma=noise_sigma, seed=seed, n_processes=n_processes,
         scheduler=scheduler, progress=progress,
     )
     logger.info("simulation finished in %.1f s", time.perf_counter() - start_time)
+    trains: list[np.ndarray] = [np.zeros(0)] * conductances.shape[0]
+    for i, train in zip(np.flatnonzero(~screened), simulated, strict=True):
+        trains[i] = train
     dataset = TrainingSet.from_trains(
         trains, populations["dics"][:, 1:], model_name=spec.name, duration=duration,
         groups=populations["target_index"], noise_sigma=noise_sigma, g_f=populations["dics"][:, 0],
@@ -640,6 +676,7 @@ def make_training_data(
         conductances=populations["conductances"],
         target=populations["targets"][populations["target_index"]],
         compensating_set=populations["compensating_set"][_population_of_member(populations)],
+        screened_silent=screened,
         **columns,
     )
 

@@ -1,11 +1,11 @@
 """Accuracy, calibration and robustness metrics of a trained DIC network.
 
-Metrics (issue 4): mean absolute error of ``g_s`` and ``g_u`` overall and split by the true
+Metrics: mean absolute error of ``g_s`` and ``g_u`` overall and split by the true
 firing class, spiking-vs-bursting accuracy, coverage of the nominal 90 % intervals, fraction
 flagged out of distribution; robustness under spike jitter, spike deletion, and on Poisson
 trains.
 
-Uncertainty metrics (issue 13; :func:`~nwb_dicpop.inference.posterior.calibration_report`):
+Uncertainty metrics (:func:`~nwb_dicpop.inference.posterior.calibration_report`):
 coverage of the central 90 % (and 50 %) marginal intervals of the network's posterior (the
 joint posterior for networks with a posterior head, else ``mean +- 1.645 std``), the energy
 score of the posterior and of today's independent Gaussians (``N(mean, std^2)`` of the sigma
@@ -26,9 +26,17 @@ from nwb_dicpop._validation import normalize_rng
 from nwb_dicpop.inference.data import TrainingSet, load_training_data
 from nwb_dicpop.inference.features import MIN_SPIKES, perturb_spike_trains
 from nwb_dicpop.inference.network import LoadedNetwork, load_network
+from nwb_dicpop.inference.ood import irregular_isis
 from nwb_dicpop.inference.predict import predict_arrays, resolve_weights
 
-__all__ = ["evaluate", "evaluate_end_to_end", "evaluate_network", "poisson_trains", "record_evaluation"]
+__all__ = [
+    "evaluate",
+    "evaluate_end_to_end",
+    "evaluate_network",
+    "poisson_trains",
+    "record_evaluation",
+    "record_isi_check",
+]
 
 Z90 = 1.6448536269514722
 
@@ -83,7 +91,12 @@ def evaluate_network(
         ``coverage90_g_s``, ``coverage90_g_u`` (the posterior's central 90 % marginal
         intervals), ``coverage90_gaussian_g_s``, ``coverage90_gaussian_g_u`` (today's
         ``mean +- 1.645 std`` of the sigma head), ``mean_std_g_s``, ``mean_std_g_u``,
-        ``ood_fraction``, ``trains_per_second``, ``has_posterior``; with
+        ``ood_fraction``, ``ood_isi_fraction`` (flagged by the ISI check alone),
+        ``trains_per_second``, ``has_posterior``, ``point_estimate``; for networks with a
+        posterior head also ``mae_*_point_head`` (the point head's error, overall and per class)
+        and ``posterior_mae_<dic>_<class>`` (the error the posterior expects of its median,
+        ``E|X - median|`` over 400 seeded draws: equal to the measured MAE when the posterior is
+        calibrated, so no other point estimate from it can do much better); with
         ``posterior_metrics``: ``energy_score``, ``energy_score_gaussian``,
         ``energy_score_ratio`` (and per true class), ``coverage50_*``, ``interval90_width_*``,
         ``gaussian_mass_outside_support``, ``sbc_g_s``, ``sbc_g_u`` (rank histograms) and
@@ -103,8 +116,10 @@ def evaluate_network(
     targets = data.targets[active]
     labels = data.labels[active]
     error = np.abs(out.mean - targets)
+    backbone = out.mean if out.backbone_mean is None else out.backbone_mean
+    backbone_error = np.abs(backbone - targets)
     gaussian_std = out.std if out.gaussian_std is None else out.gaussian_std
-    covered = error <= Z90 * gaussian_std
+    covered = backbone_error <= Z90 * gaussian_std
     predicted = np.where(out.p_bursting > 0.5, 2, 1)
     metrics: dict[str, Any] = {
         "n_trains": int(active.size),
@@ -119,20 +134,36 @@ def evaluate_network(
         "mean_std_g_s": float(out.std[:, 0].mean()),
         "mean_std_g_u": float(out.std[:, 1].mean()),
         "ood_fraction": float(out.out_of_distribution.mean()),
+        "ood_isi_fraction": float(irregular_isis([trains[i] for i in active], loaded.card.get("support"),
+                                                 max_spikes=max_spikes or loaded.card.get("max_spikes")).mean()),
+        "point_estimate": "posterior median" if out.has_posterior else "point head",
         "trains_per_second": float(active.size / elapsed) if elapsed > 0 else float("nan"),
         "has_posterior": bool(out.has_posterior),
     }
+    expected = None
     if out.has_posterior:  # the posterior's own central 90 % intervals
-        from nwb_dicpop.inference.posterior import marginal_quantiles
+        from nwb_dicpop.inference.posterior import marginal_quantiles, mixture_draws
 
         low, high = marginal_quantiles(out.weights, out.means, out.scale_tril, out.support, [0.05, 0.95])
         inside = (targets >= low) & (targets <= high)
         metrics["coverage90_g_s"], metrics["coverage90_g_u"] = float(inside[:, 0].mean()), float(inside[:, 1].mean())
+        # the error the posterior itself expects of its median: E|X - median| over its draws (seeded)
+        draws = mixture_draws(out.weights, out.means, out.scale_tril, out.support, 400, np.random.default_rng(0))
+        expected = np.abs(draws - out.mean[:, None, :]).mean(axis=1)
     for label, name in ((1, "spiking"), (2, "bursting")):
         chosen = labels == label
         metrics[f"n_{name}"] = int(chosen.sum())
         metrics[f"mae_g_s_{name}"] = float(error[chosen, 0].mean()) if chosen.any() else float("nan")
         metrics[f"mae_g_u_{name}"] = float(error[chosen, 1].mean()) if chosen.any() else float("nan")
+        if expected is not None and chosen.any():
+            metrics[f"posterior_mae_g_s_{name}"] = float(expected[chosen, 0].mean())
+            metrics[f"posterior_mae_g_u_{name}"] = float(expected[chosen, 1].mean())
+        if out.has_posterior:  # the point head's error, for comparison with the posterior median
+            metrics[f"mae_g_s_{name}_point_head"] = float(backbone_error[chosen, 0].mean()) if chosen.any() else float("nan")
+            metrics[f"mae_g_u_{name}_point_head"] = float(backbone_error[chosen, 1].mean()) if chosen.any() else float("nan")
+    if out.has_posterior:
+        metrics["mae_g_s_point_head"] = float(backbone_error[:, 0].mean())
+        metrics["mae_g_u_point_head"] = float(backbone_error[:, 1].mean())
     if posterior_metrics and active.size:
         metrics.update(_uncertainty_metrics(loaded, out, targets, labels, n_draws))
     return metrics
@@ -150,8 +181,9 @@ def _uncertainty_metrics(
     if support is None and model in available_models() and get_model(model).training is not None:
         support = np.array(get_model(model).training.target_box, dtype=np.float64)
     gaussian_std = out.std if out.gaussian_std is None else out.gaussian_std
+    backbone = out.mean if out.backbone_mean is None else out.backbone_mean
     report = calibration_report(
-        targets, mean=out.mean, std=gaussian_std, weights=out.weights, means=out.means, scale_tril=out.scale_tril,
+        targets, mean=backbone, std=gaussian_std, weights=out.weights, means=out.means, scale_tril=out.scale_tril,
         support=support, n_draws=n_draws, rng=0, classes={"spiking": labels == 1, "bursting": labels == 2},
     )
     # the same exact interval coverage as evaluate_network's own keys
@@ -188,15 +220,19 @@ def evaluate_end_to_end(
 ) -> dict[str, Any]:
     """Spike trains -> DICs -> populations -> simulation -> validation, on test trains.
 
-    ``n_trains`` non-silent trains are drawn from ``data`` (seeded). For each, populations of
-    ``n_models`` members are built and simulated for ``transient`` seconds (discarded; 3 s in
+    ``n_trains`` non-silent trains are drawn from ``data`` (seeded). For each, one round of
+    ``n_models`` members is drawn and simulated for ``transient`` seconds (discarded; 3 s in
     the training protocol) plus the data's recorded duration, and every member is scored
-    against the input train by :func:`~nwb_dicpop.validate_population`. The members' targets
-    come from, for each entry of ``targets``:
+    against the input train under the default rule of :func:`~nwb_dicpop.validate_population`.
+    The figure per train is the *first-round yield*: valid members / simulated members
+    (:func:`~nwb_dicpop.run_pipeline` with ``max_rounds=1``, read from the unit's outcome),
+    before any redrawing; :func:`~nwb_dicpop.run_pipeline`'s later rounds turn a yield into
+    exactly ``n_models`` valid members at a cost of about ``n_models / yield`` simulations.
+    The members' targets come from, for each entry of ``targets``:
 
-    - ``"point"``: the inferred DICs (:func:`~nwb_dicpop.run_pipeline` with
-      ``uncertainty_scale=0``), the issue's end-to-end metric;
-    - ``"sampled"``: drawn from the inferred uncertainty (the pipeline's default);
+    - ``"point"``: the inferred DICs (``uncertainty_scale=0``: every member at the point
+      estimate);
+    - ``"sampled"``: drawn from the inferred posterior (the pipeline's default);
     - ``"true"``: the train's own true DICs, no network involved: how well the DICs alone
       determine the train under the validation rule (not an upper bound for the network,
       which may pick DICs nearer the middle of the train's firing regime).
@@ -204,11 +240,12 @@ def evaluate_end_to_end(
     Returns
     -------
     dict
-        ``n_trains``, ``n_models``; per variant ``v``: ``mean_valid_fraction_<v>`` (valid
-        members averaged over the trains) and its split by the true firing class
-        (``..._<v>_spiking``, ``..._<v>_bursting``). ``mean_valid_fraction`` repeats the
-        first variant. ``n_failed`` / ``failures``: trains that got no population
-        (first variant).
+        ``n_trains``, ``n_models``, ``max_rounds`` (1); per variant ``v``:
+        ``mean_valid_fraction_<v>`` (the first-round yield averaged over the trains, 0 for a
+        train that got no population) and its split by the true firing class
+        (``..._<v>_spiking``, ``..._<v>_bursting``; trains with a population only).
+        ``mean_valid_fraction`` repeats the first variant. ``n_failed`` / ``failures``:
+        trains that got no population to simulate (first variant), by status.
     """
     from nwb_dicpop.containers import SpikeTrains
     from nwb_dicpop.pipeline import run_pipeline
@@ -228,17 +265,17 @@ def evaluate_end_to_end(
                          t_stop=[max(data.duration, float(t[-1])) for t in trains])
     labels = data.labels[chosen]
     common = {"n_models": n_models, "duration": data.duration, "transient": transient}
-    report: dict[str, Any] = {"n_trains": int(chosen.size), "n_models": int(n_models)}
+    report: dict[str, Any] = {"n_trains": int(chosen.size), "n_models": int(n_models), "max_rounds": 1}
     for variant in targets:
         if variant == "true":
             fractions, failures = _true_target_validity(spikes, data.targets[chosen], model or data.model_name,
                                                         seed=seed, **common)
         else:
             result = run_pipeline(spikes, model=model or data.model_name, weights=weights, seed=seed, write=False,
-                                  uncertainty_scale=0.0 if variant == "point" else 1.0, **common)
-            ok = result.summary["status"] == "ok"
-            fractions = np.where(ok, result.summary["valid_fraction"].fillna(0.0), np.nan)
-            failures = result.summary.loc[~ok, "status"].value_counts().to_dict()
+                                  max_rounds=1, uncertainty_scale=0.0 if variant == "point" else 1.0, **common)
+            simulated = result.summary["n_simulated"].to_numpy() > 0
+            fractions = np.where(simulated, result.summary["yield"].to_numpy(dtype=np.float64), np.nan)
+            failures = result.summary.loc[~simulated, "status"].value_counts().to_dict()
         fractions = np.asarray(fractions, dtype=np.float64)
         mean = float(np.nan_to_num(fractions, nan=0.0).sum() / max(chosen.size, 1))
         report[f"mean_valid_fraction_{variant}"] = mean
@@ -253,7 +290,7 @@ def evaluate_end_to_end(
 def _true_target_validity(
     spikes: Any, true_dics: np.ndarray, model: str, *, n_models: int, duration: float, transient: float, seed: int
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """Valid fraction per train of populations built at the trains' true DICs."""
+    """First-round yield per train of populations built at the trains' true DICs."""
     from nwb_dicpop._tasks import (
         PopulationSettings,
         SimulationWindow,
@@ -267,11 +304,10 @@ def _true_target_validity(
                         observed=[spikes.times[i] - spikes.t_start[i] for i in range(len(spikes.unit_ids))],
                         validation=SimulationWindow(duration=duration, transient=transient))
     outcomes = {o.unit_id: o for task in tasks for o in run_batch(task)}
-    fractions = np.array([np.nan if outcomes[u].validation is None else outcomes[u].validation.fraction_valid
-                          for u in spikes.unit_ids])
+    fractions = np.array([outcomes[u].yield_ for u in spikes.unit_ids])  # NaN where nothing was simulated
     failures: dict[str, int] = {}
     for outcome in outcomes.values():
-        if outcome.validation is None:
+        if outcome.n_simulated == 0:
             failures[outcome.status] = failures.get(outcome.status, 0) + 1
     return fractions, failures
 
@@ -340,6 +376,8 @@ def evaluate(
         poisson[f"{rate:g}Hz"] = {
             "n_trains": len(trains),
             "ood_fraction": float(out.out_of_distribution.mean()),
+            "ood_isi_fraction": float(irregular_isis(trains, loaded.card.get("support"),
+                                                     max_spikes=loaded.card.get("max_spikes")).mean()),
             "bursting_fraction": float(np.mean(out.p_bursting > 0.5)),
             "mean_g_s": float(out.mean[:, 0].mean()),
             "mean_g_u": float(out.mean[:, 1].mean()),
@@ -351,17 +389,75 @@ def evaluate(
     return report
 
 
-def record_evaluation(card_path: str | Path, name: str, metrics: dict[str, Any]) -> Path:
-    """Store ``metrics`` under ``card["evaluation"][name]`` in a network's JSON card (atomic).
+def record_evaluation(
+    card_path: str | Path, name: str, metrics: dict[str, Any], *, section: str = "evaluation"
+) -> Path:
+    """Store ``metrics`` under ``card[section][name]`` in a network's JSON card (atomic).
 
-    The card's checksum covers the ``.pt`` weights only, so recording metrics does not
-    invalidate it.
+    ``section`` is ``"evaluation"`` (``nwb-dicpop evaluate-network --record``) or
+    ``"identifiability"`` (``benchmarks/bench_identifiability.py --record``).  The card's
+    checksum covers the ``.pt`` weights only, so recording metrics does not invalidate it.
     """
     import json
 
+    if section not in ("evaluation", "identifiability"):
+        msg = f"`section` must be 'evaluation' or 'identifiability'; got {section!r}."
+        raise ValueError(msg)
     path = Path(card_path)
     card = json.loads(path.read_text())
-    card.setdefault("evaluation", {})[name] = metrics
+    card.setdefault(section, {})[name] = metrics
     write_bytes_atomic(path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
     return path
 
+
+def record_isi_check(
+    card_path: str | Path,
+    data: TrainingSet | str | Path | Sequence[str | Path],
+    *,
+    quantile: float = 0.995,
+    tolerated_jitter: float = 0.005,
+    seed: int = 0,
+    n_chunks: int | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Calibrate the ISI check of the out-of-distribution flag and store it in a network's card.
+
+    The thresholds come from :func:`~nwb_dicpop.inference.ood.calibrate_isi_check` on the
+    non-silent trains of ``data`` (simulated trains of the card's model, from another seed
+    than the test sets) and are written, atomically, to ``card["support"]["isi_periodicity"]``
+    with the data's path(s) and ``command``.  ``n_chunks`` uses only the first simulation
+    chunks of a dataset folder (a reproducible subset of a larger generation, see
+    :func:`~nwb_dicpop.inference.data.load_training_data`).  The card's checksum covers the
+    ``.pt`` weights only, so the weights stay valid.
+
+    Returns
+    -------
+    dict
+        What was stored.
+    """
+    import json
+
+    from nwb_dicpop.inference.ood import calibrate_isi_check
+
+    path = Path(card_path)
+    card = json.loads(path.read_text())
+    names = [str(data)] if isinstance(data, (str, Path)) else [] if isinstance(data, TrainingSet) \
+        else [str(p) for p in data]
+    if not isinstance(data, TrainingSet):
+        data = load_training_data(data, n_chunks=n_chunks)
+    if data.model_name != card.get("model"):
+        msg = f"`data` holds {data.model_name!r} trains but the card {path.name} is for {card.get('model')!r}."
+        raise ValueError(msg)
+    active = np.flatnonzero((data.labels > 0) & (data.n_spikes >= MIN_SPIKES))
+    check = calibrate_isi_check(data.trains(active), max_spikes=card.get("max_spikes"), quantile=quantile,
+                                tolerated_jitter=tolerated_jitter, rng=seed)
+    check["data"] = names
+    manifests = [Path(name) / "manifest.json" for name in names]
+    check["generation"] = [json.loads(m.read_text()) if m.is_file() else {} for m in manifests]
+    if n_chunks is not None:
+        check["n_chunks"] = int(n_chunks)
+    if command:
+        check["command"] = command
+    card.setdefault("support", {})["isi_periodicity"] = check
+    write_bytes_atomic(path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
+    return check

@@ -2,7 +2,7 @@
 
 Numpy only (no torch), so that data generation and evaluation code can use it freely.
 
-Token features follow the original study (science.md 9.1): for a train with spike times
+Token features follow Brandoit et al. (2025): for a train with spike times
 ``t_0 < ... < t_{n-1}`` the ``n - 1`` inter-spike intervals (ISIs, in ms) become tokens
 
 * ``z1 = log(1 + ISI / 1 ms)``
@@ -45,16 +45,16 @@ __all__ = [
 ]
 
 MIN_SPIKES = 3
-"""Trains with fewer spikes are "silent" (science.md 8): no estimate is made."""
+"""Trains with fewer spikes are "silent" (firing classes: ``docs/method.md``): no estimate."""
 BURSTING_CV = 0.15
-"""ISI coefficient of variation above which a train is "bursting" (science.md 8)."""
+"""ISI coefficient of variation above which a train is "bursting" (``docs/method.md``)."""
 DEFAULT_MAX_SPIKES = 1024
 """Default cap on the number of spikes read per train (the first ``max_spikes`` are used)."""
 SUMMARY_NAMES = ("rate", "n_spikes", "isi_cv")
 """Train-level summaries: ISI-based rate (Hz), spike count, ISI coefficient of variation."""
 BURST_NAMES = ("short_isi", "long_isi", "long_fraction")
 """Burst summaries: the ISIs of a bursting train split at ``(max ISI + min ISI) / 2`` (the burst
-rule of science.md 8): mean short ISI (ms), mean long ISI (ms) and the fraction of long ISIs
+rule of Brandoit et al. 2025): mean short ISI (ms), mean long ISI (ms) and the fraction of long ISIs
 (about one over the spikes per burst); for a tonic train both means are the mean ISI and the
 fraction is 0."""
 N_TOKEN_FEATURES = 2
@@ -101,7 +101,7 @@ def _as_arrays(spiketrains: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def encode_spike_trains(
-    spiketrains: Sequence[np.ndarray], *, max_spikes: int = DEFAULT_MAX_SPIKES
+    spiketrains: Sequence[np.ndarray], *, max_spikes: int = DEFAULT_MAX_SPIKES, max_tokens: int | None = None
 ) -> TokenBatch:
     """Token features, padding mask and summaries of a batch of spike trains.
 
@@ -114,6 +114,12 @@ def encode_spike_trains(
     max_spikes : int
         Cap on the number of spikes read per train: the first ``max_spikes`` spikes are used
         and the count is recorded in ``n_spikes_used``.
+    max_tokens : int, optional
+        Cap on the ISI tokens per train (the first ``max_tokens`` ISIs), for the token part
+        only: the summaries and burst summaries still describe all ``n_spikes_used`` spikes.
+        The network's cost grows with the tokens, not with the summaries, so a token cap
+        makes long trains cheap while the train-level inputs stay those of the whole train.
+        None (default): every ISI of the spikes used is a token.
 
     Returns
     -------
@@ -135,6 +141,8 @@ def encode_spike_trains(
     if max_spikes < MIN_SPIKES:
         msg = f"`max_spikes` must be at least {MIN_SPIKES}; got {max_spikes}."
         raise ValueError(msg)
+    if max_tokens is not None:
+        check_positive("max_tokens", max_tokens, integer=True)
     arrays = _as_arrays(spiketrains)
     n_spikes = np.array([a.size for a in arrays], dtype=np.int64)
     if n_spikes.size and n_spikes.min() < MIN_SPIKES:
@@ -147,7 +155,8 @@ def encode_spike_trains(
     used = np.minimum(n_spikes, max_spikes)
     n = len(arrays)
     n_isi = used - 1
-    width = int(n_isi.max()) if n else 0
+    n_tokens = n_isi if max_tokens is None else np.minimum(n_isi, max_tokens)
+    width = int(n_tokens.max()) if n else 0
     tokens = np.zeros((n, width, N_TOKEN_FEATURES), dtype=np.float32)
     mask = np.zeros((n, width), dtype=bool)
     summary = np.zeros((n, len(SUMMARY_NAMES)), dtype=np.float64)
@@ -166,9 +175,15 @@ def encode_spike_trains(
     z2[isi_starts] = 0.0
     rows = np.repeat(np.arange(n), n_isi)
     cols = np.arange(isi.size) - np.repeat(isi_starts, n_isi)
-    tokens[rows, cols, 0] = z1
-    tokens[rows, cols, 1] = z2
-    mask[rows, cols] = True
+    if max_tokens is None:
+        tokens[rows, cols, 0] = z1
+        tokens[rows, cols, 1] = z2
+        mask[rows, cols] = True
+    else:
+        first = cols < max_tokens
+        tokens[rows[first], cols[first], 0] = z1[first]
+        tokens[rows[first], cols[first], 1] = z2[first]
+        mask[rows[first], cols[first]] = True
     total = np.add.reduceat(isi, isi_starts)
     mean = total / n_isi
     var = np.add.reduceat((isi - np.repeat(mean, n_isi)) ** 2, isi_starts) / n_isi
@@ -228,7 +243,7 @@ def network_inputs(batch: TokenBatch, n_inputs: int = N_SUMMARY_INPUTS) -> np.nd
 
 
 def firing_class_labels(spiketrains: Sequence[np.ndarray]) -> np.ndarray:
-    """Firing class of each train by the rule of science.md 8, as integers.
+    """Firing class of each train by the rule of ``docs/method.md``, as integers.
 
     ``0`` silent (< 3 spikes), ``1`` spiking (ISI CV <= 0.15), ``2`` bursting; the rule is
     :func:`nwb_dicpop.statistics.firing_class`.
@@ -263,10 +278,10 @@ def perturb_spike_trains(
         is re-sorted.
     drop_fraction : float
         Probability of deleting each spike.  A train left with fewer than ``min_spikes``
-        spikes keeps all of them (as in the original training, science.md 9.4).
+        spikes keeps all of them (as in the training of Brandoit et al. 2025).
     window : bool
         Keep a random contiguous run of ``randint(n // 2, n)`` spikes from trains with more
-        than 10 spikes (science.md 9.4).
+        than 10 spikes (Brandoit et al. 2025).
     min_spikes : int
         See ``drop_fraction``.
     rng : None, int or numpy.random.Generator

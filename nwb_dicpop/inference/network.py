@@ -5,7 +5,7 @@
 threshold, a log standard deviation for each, and spiking/bursting logits.
 
 Architecture (a cheaper alternative to the original 115k-parameter transformer of
-science.md 9.2):
+Brandoit et al. 2025):
 
 * token embedding ``Linear(2 -> d)``;
 * ``n_blocks`` residual blocks, each a dilated depthwise 1-D convolution over the token axis

@@ -24,6 +24,8 @@ from nwb_dicpop._validation import check_positive
 from nwb_dicpop.containers import DICEstimate
 from nwb_dicpop.inference.features import MIN_SPIKES, encode_spike_trains, network_inputs
 from nwb_dicpop.inference.network import LoadedNetwork, load_network
+from nwb_dicpop.inference.ood import irregular_isis
+from nwb_dicpop.inference.posterior import posterior_median
 from nwb_dicpop.statistics import as_spike_trains
 
 __all__ = ["NetworkOutputs", "available_weights", "infer_dics", "network_card", "predict_arrays", "resolve_weights"]
@@ -116,9 +118,10 @@ class NetworkOutputs:
     Attributes
     ----------
     mean, std : ndarray of float, shape (n, 2)
-        ``(g_s, g_u)`` (the point head) and their one-sigma uncertainty: the marginal
-        standard deviation of the joint posterior for networks with a posterior head, else the
-        calibrated sigma of the sigma head.
+        The point estimate of ``(g_s, g_u)`` and its one-sigma uncertainty.  Networks with a
+        posterior head: the medians and standard deviations of the joint posterior's
+        marginals (the median is the estimate with the least expected absolute error under
+        the posterior); others: the point head and the calibrated sigma of the sigma head.
     p_bursting : ndarray of float, shape (n,)
     distance : ndarray of float, shape (n,)
         Mahalanobis distance of the trunk features to the training features.
@@ -126,6 +129,8 @@ class NetworkOutputs:
         Rate (Hz), spikes used, ISI CV.
     n_spikes_used : ndarray of int, shape (n,)
     out_of_distribution : ndarray of bool, shape (n,)
+        Outside the card's support (rate, spike count, ISI CV; irregular ISIs, see
+        :mod:`~nwb_dicpop.inference.ood`) or features far from the training ones.
     gaussian_std : ndarray of float, shape (n, 2)
         The calibrated sigma of the sigma head (the independent Gaussians of networks without
         a posterior head; equal to ``std`` for them).
@@ -136,6 +141,9 @@ class NetworkOutputs:
         ``[[g_s_low, g_s_high], [g_u_low, g_u_high]]`` of the posterior.
     g_f, g_f_std : ndarray of float, shape (n,)
         Fast DIC and its one-sigma uncertainty (NaN without a posterior head).
+    backbone_mean : ndarray of float, shape (n, 2), or None
+        The point head's ``(g_s, g_u)`` (the centre of the independent Gaussians); equal to
+        ``mean`` for networks without a posterior head.
     """
 
     mean: np.ndarray
@@ -152,6 +160,7 @@ class NetworkOutputs:
     support: np.ndarray | None = None
     g_f: np.ndarray | None = None
     g_f_std: np.ndarray | None = None
+    backbone_mean: np.ndarray | None = None
 
     @property
     def has_posterior(self) -> bool:
@@ -175,17 +184,29 @@ def _outside_support(summary: np.ndarray, support: dict[str, Any] | None) -> np.
 
 
 def predict_arrays(
-    loaded: LoadedNetwork, trains: Sequence[np.ndarray], *, batch_size: int = 512, max_spikes: int | None = None
+    loaded: LoadedNetwork,
+    trains: Sequence[np.ndarray],
+    *,
+    batch_size: int = 512,
+    max_spikes: int | None = None,
+    max_tokens: int | None = None,
 ) -> NetworkOutputs:
     """Run the network on spike-time arrays (seconds), each with >= 3 spikes.
 
     Trains are sorted by length into batches (less padding); outputs are in input order.
+    ``max_spikes`` caps the spikes read (default: the card's); ``max_tokens`` caps the ISI
+    tokens the network reads per train while the train-level summaries still describe all the
+    spikes read (see :func:`~nwb_dicpop.inference.features.encode_spike_trains`; default: the
+    card's ``max_tokens`` if it has one, else no token cap).
     """
     network = loaded.network
     cap = int(max_spikes if max_spikes is not None else loaded.card.get("max_spikes", 1024))
+    if max_tokens is None and loaded.card.get("max_tokens") is not None:
+        max_tokens = int(loaded.card["max_tokens"])
     n = len(trains)
     lengths = np.array([len(t) for t in trains])
-    order = np.argsort(np.minimum(lengths, cap), kind="stable")
+    width = np.minimum(lengths, cap) if max_tokens is None else np.minimum(np.minimum(lengths, cap), max_tokens + 1)
+    order = np.argsort(width, kind="stable")
     head = network.posterior
     k = 0 if head is None else head.n_components
     arrays = {
@@ -199,7 +220,7 @@ def predict_arrays(
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            batch = encode_spike_trains([trains[i] for i in idx], max_spikes=cap)
+            batch = encode_spike_trains([trains[i] for i in idx], max_spikes=cap, max_tokens=max_tokens)
             out = network.infer(
                 torch.from_numpy(batch.tokens), torch.from_numpy(batch.mask),
                 torch.from_numpy(network_inputs(batch, network.config.n_summary)),
@@ -211,14 +232,17 @@ def predict_arrays(
             used[idx] = batch.n_spikes_used
     distance = arrays["distance"]
     ood = _outside_support(summary, loaded.card.get("support")) | (distance > float(network.ood_threshold))
+    ood |= irregular_isis(trains, loaded.card.get("support"), max_spikes=cap)
     common = (arrays["p_bursting"], distance, summary, used, ood)
     if head is None:
         return NetworkOutputs(arrays["mean"], arrays["std"], *common, gaussian_std=arrays["std"],
-                              g_f=arrays["g_f"], g_f_std=arrays["g_f_std"])
+                              g_f=arrays["g_f"], g_f_std=arrays["g_f_std"], backbone_mean=arrays["mean"])
+    support = head.support.double().numpy()
     return NetworkOutputs(
-        arrays["mean"], arrays["posterior_std"], *common, gaussian_std=arrays["std"], weights=arrays["weights"],
-        means=arrays["means"], scale_tril=arrays["scale_tril"], support=head.support.double().numpy(),
-        g_f=arrays["g_f"], g_f_std=arrays["g_f_std"],
+        posterior_median(arrays["weights"], arrays["means"], arrays["scale_tril"], support), arrays["posterior_std"],
+        *common, gaussian_std=arrays["std"], weights=arrays["weights"], means=arrays["means"],
+        scale_tril=arrays["scale_tril"], support=support, g_f=arrays["g_f"], g_f_std=arrays["g_f_std"],
+        backbone_mean=arrays["mean"],
     )
 
 
@@ -253,10 +277,12 @@ def infer_dics(
     Returns
     -------
     DICEstimate
-        Per unit: ``g_s``, ``g_u`` (the point estimate; NaN unless ``status == "ok"``), their
-        one-sigma uncertainty ``g_s_std``, ``g_u_std``, ``firing_class`` ("spiking", "bursting" or
+        Per unit: ``g_s``, ``g_u`` (the point estimate: the joint posterior's marginal medians
+        for networks with a posterior head, else the point head; NaN unless ``status == "ok"``), their
+        one-sigma uncertainty ``g_s_std``, ``g_u_std``, ``network_class`` ("spiking", "bursting" or
         "silent"), ``out_of_distribution`` (the train's rate, spike count or ISI CV lies outside
-        the training support, or its network features are far from the training ones),
+        the training support, its ISIs are irregular at every period unlike the model's
+        trains, or its network features are far from the training ones),
         ``status`` ("ok", or "silent" for trains with fewer than 3 spikes), the threshold
         ``V_th`` (mV) and the network version.  Networks with a posterior head (``stg-v4``,
         ``da-v3``, the defaults) also give the joint posterior of ``(g_s, g_u)`` (per-unit
@@ -280,7 +306,7 @@ def infer_dics(
     >>> import numpy as np, nwb_dicpop as ndp
     >>> regular = np.arange(30) * 0.1  # 10 Hz, seconds
     >>> est = ndp.infer_dics([regular, np.array([0.5])], model="stg")  # doctest: +SKIP
-    >>> est.status, est.firing_class  # doctest: +SKIP
+    >>> est.status, est.network_class  # doctest: +SKIP
     (('ok', 'silent'), ('spiking', 'silent'))
     """
     from nwb_dicpop.models import get_model
@@ -328,7 +354,7 @@ def infer_dics(
         g_u=g[:, 1],
         g_s_std=g_std[:, 0],
         g_u_std=g_std[:, 1],
-        firing_class=tuple(classes),
+        network_class=tuple(classes),
         out_of_distribution=ood,
         status=tuple(status),
         network_version=loaded.version,

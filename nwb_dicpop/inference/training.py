@@ -1,6 +1,6 @@
 """Seeded training of :class:`~nwb_dicpop.inference.network.DICNet` on a generated dataset.
 
-Protocol (adapted from science.md 9.3-9.4):
+Protocol (adapted from Brandoit et al. 2025):
 
 * silent trains (< 3 spikes) removed; the split into training and validation sets is by
   population, so members of one population never sit on both sides;
@@ -609,7 +609,7 @@ def _hardware() -> dict[str, Any]:
 # --------------------------------------------------------------------------- posterior head
 @dataclass(frozen=True, slots=True)
 class PosteriorConfig:
-    """Settings of :func:`fit_posterior_head` (the joint-posterior head of issue 13).
+    """Settings of :func:`fit_posterior_head` (the joint-posterior head).
 
     Attributes
     ----------
@@ -711,7 +711,7 @@ def fit_posterior_head(
     seed: int = 0,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
-    """Fit a joint-posterior head on the frozen trunk features of ``base`` (issue 13).
+    """Fit a joint-posterior head on the frozen trunk features of ``base``.
 
     The encoder, the point, sigma and class heads and the OOD detector of ``base`` are copied
     unchanged (so are the point estimates); only the new

@@ -12,10 +12,10 @@ kinetics (``"<current>_<gate>"``, e.g. ``"Na_m"``; every state of a Markov schem
 Instantaneous gates (``x = x_inf(V)``, e.g. the NMDA magnesium block) are not states.
 
 Units: V in mV, time in ms, conductances in mS/cm^2, currents in uA/cm^2, capacitance
-1 uF/cm^2, so ``dV/dt = -sum(I) + I_app`` in mV/ms (science.md section 2).
+1 uF/cm^2, so ``dV/dt = -sum(I) + I_app`` in mV/ms (as in Brandoit et al. 2025).
 
 :func:`solve_reference` integrates one neuron with scipy's ``solve_ivp`` (BDF, analytical
-Jacobian) and detects spikes with the protocol of science.md section 3; it is the reference
+Jacobian) and detects spikes with the protocol of Brandoit et al. (2025); it is the reference
 against which the Brian2 simulator is checked.
 """
 
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 SPIKE_THRESHOLD = 10.0
-"""A spike starts when V rises above this voltage (mV); science.md section 3."""
+"""A spike starts when V rises above this voltage (mV), as in Brandoit et al. (2025)."""
 SPIKE_RESET = 0.0
 """A spike only counts once V has fallen back below this voltage (mV)."""
 
@@ -230,7 +230,7 @@ class ModelDynamics:
         return out
 
     def initial_state(self, n_neurons: int | None = None) -> np.ndarray:
-        """Initial state of science.md section 2.
+        """Initial state of the original study's simulations (Brandoit et al. 2025).
 
         ``V = V0`` of the declaration, every gate at its steady state at ``V0`` (calcium-gated
         ones at the initial calcium), Markov states at their declared initial values, calcium
@@ -338,7 +338,7 @@ def detect_spikes(
     threshold: float = SPIKE_THRESHOLD,
     reset: float = SPIKE_RESET,
 ) -> np.ndarray:
-    """Spike times of a sampled voltage trace (science.md section 3).
+    """Spike times of a sampled voltage trace (protocol of Brandoit et al. 2025).
 
     A spike starts at the first sample above ``threshold``; it is kept only if the trace later
     falls below ``reset``, and no new spike can start before that.
@@ -415,7 +415,7 @@ def solve_reference(
 ) -> ReferenceSolution:
     """Simulate one neuron with scipy ``solve_ivp`` (the original study's integrator).
 
-    Spikes follow science.md section 3: upward crossings of +10 mV, each kept only if V later
+    Spikes follow Brandoit et al. (2025): upward crossings of +10 mV, each kept only if V later
     falls below 0 mV.  Without ``sample_dt`` the crossings are located exactly by event
     detection; with it, spikes are read off the samples (grid resolution), as in the original
     code.

@@ -8,7 +8,7 @@ current ``I_j = g_j prod_k x_k^p_k (V - E_j)`` per unit conductance is
 ``S_f = prod_k x_k,inf^p_k + sum_k w_fs,k D_jk``, ``S_s = sum_k (w_su,k - w_fs,k) D_jk``,
 ``S_u = sum_k (1 - w_su,k) D_jk``, with ``D_jk = d(prod x^p)/dx_k * (V - E_j) * dx_k,inf/dV``
 
-(science.md section 4).  Calcium-gated gates get a second term through
+(Drion et al. 2015; ``docs/method.md``).  Calcium-gated gates get a second term through
 ``dCa_inf/dV``, weighted by the calcium time constant or put entirely in the ultraslow band
 (``NeuronModel.calcium_dic_convention``).
 """

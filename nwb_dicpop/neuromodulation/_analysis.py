@@ -15,6 +15,7 @@ reproduces the "before" train, with the recorded change of firing (:mod:`._simul
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -126,6 +127,10 @@ class NeuromodulationResult:
         be told apart from the others).
     settings : dict
         Every setting and constant used, for the record.
+    unit_id : object or None
+        The unit analysed (the ``unit`` argument; None when none was passed).
+    before_window, after_window : (float, float) or None
+        ``(t_start, t_stop)`` in seconds of the two trains (None for a given DICEstimate).
     """
 
     model_name: str
@@ -142,6 +147,9 @@ class NeuromodulationResult:
     bound_notes: tuple[str, ...]
     change_detected: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
+    unit_id: Any = None
+    before_window: tuple[float, float] | None = None
+    after_window: tuple[float, float] | None = None
 
     @property
     def top(self) -> tuple[str, ...]:
@@ -170,6 +178,9 @@ class NeuromodulationResult:
             "conductance_names": list(self.before_population.conductance_names),
             "moved": {name: pop.conductances.tolist() for name, pop in self.moved.items()},
             "settings": dict(self.settings),
+            "unit_id": self.unit_id.item() if isinstance(self.unit_id, np.generic) else self.unit_id,
+            "before_window": None if self.before_window is None else list(self.before_window),
+            "after_window": None if self.after_window is None else list(self.after_window),
         }
 
     def __repr__(self) -> str:
@@ -216,7 +227,9 @@ def analyze_neuromodulation(
     recording : array of float, SpikeTrains or path, optional
         One recording holding both windows.
     unit : object, optional
-        Unit id in a multi-unit ``SpikeTrains``, DICEstimate or NWB file.
+        Unit id in a multi-unit ``SpikeTrains``, DICEstimate or NWB file; recorded as the
+        result's ``unit_id`` (and the unit id of its estimates and populations), which
+        :func:`~nwb_dicpop.write_neuromodulation` links to the Units table.
     n_models : int
         Members of the "before" population.
     max_subset_size : int
@@ -287,8 +300,21 @@ def analyze_neuromodulation(
         msg = "`validate=True` needs spike trains for `before` and `after`, not DICEstimates; pass the trains."
         raise ValueError(msg)
     est_b, est_a = _estimates(spec, train_b, train_a)
-    return _Analysis(spec, candidates, limits, train_b, train_a, est_b, est_a, int(n_models), validate,
-                     int(n_simulated), generator, seed_of(rng)).run()
+    result = _Analysis(spec, candidates, limits, train_b, train_a, est_b, est_a, int(n_models), validate,
+                       int(n_simulated), generator, seed_of(rng)).run()
+    if unit is not None:  # estimates and populations are of the analysed unit (inferred ones are numbered 0, 1)
+        result = dataclasses.replace(
+            result, before=dataclasses.replace(result.before, unit_ids=(unit,)),
+            after=dataclasses.replace(result.after, unit_ids=(unit,)),
+            before_population=dataclasses.replace(result.before_population, unit_id=unit),
+            moved={name: dataclasses.replace(pop, unit_id=unit) for name, pop in result.moved.items()},
+        )
+    return dataclasses.replace(result, unit_id=unit, before_window=_window_of(train_b), after_window=_window_of(train_a))
+
+
+def _window_of(train: Train) -> tuple[float, float] | None:
+    """``(t_start, t_stop)`` of a train in seconds; None for a given estimate."""
+    return None if train.times is None else (float(train.t_start), float(train.t_stop))
 
 
 def _estimates(spec: NeuronModel, train_b: Train, train_a: Train) -> tuple[DICEstimate, DICEstimate]:

@@ -230,7 +230,7 @@ def estimate_row(estimate: DICEstimate, i: int) -> DICEstimate:
     return DICEstimate(
         unit_ids=(estimate.unit_ids[i],), model_name=estimate.model_name, threshold=estimate.threshold,
         g_s=estimate.g_s[i:i + 1], g_u=estimate.g_u[i:i + 1], g_s_std=estimate.g_s_std[i:i + 1],
-        g_u_std=estimate.g_u_std[i:i + 1], firing_class=estimate.firing_class[i:i + 1],
+        g_u_std=estimate.g_u_std[i:i + 1], network_class=estimate.network_class[i:i + 1],
         out_of_distribution=estimate.out_of_distribution[i:i + 1], status=estimate.status[i:i + 1],
         network_version=estimate.network_version, g_f=estimate.g_f[i:i + 1],
         n_spikes_used=estimate.n_spikes_used[i:i + 1],

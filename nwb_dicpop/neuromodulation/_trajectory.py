@@ -208,7 +208,7 @@ def track_dics(
     for k, i in enumerate(usable):
         g_s[i], g_u[i] = estimate.g_s[k], estimate.g_u[k]
         s_std[i], u_std[i] = estimate.g_s_std[k], estimate.g_u_std[k]
-        classes[i], status[i] = estimate.firing_class[k], estimate.status[k]
+        classes[i], status[i] = estimate.network_class[k], estimate.status[k]
     first = int(usable[0])
     population = generate_population(spec, float(g_s[first]), float(g_u[first]), n_models=int(n_models),
                                      g_s_std=float(s_std[first]), g_u_std=float(u_std[first]), thresholds=False,

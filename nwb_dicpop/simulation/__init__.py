@@ -15,7 +15,7 @@ declaration's ``simulation`` settings (:class:`~nwb_dicpop.models.SimulationSett
 Times: ``duration`` is the recorded window; ``transient`` seconds are simulated and discarded
 before it.  Spike times are in seconds from the end of the transient, in ``[0, duration]``.
 
-Spikes follow science.md section 3: a spike starts at the first step where V exceeds +10 mV
+Spikes follow Brandoit et al. (2025): a spike starts at the first step where V exceeds +10 mV
 and only counts once V has fallen back below 0 mV (Brian2 ``threshold="v > 10*mV"`` with the
 condition-based ``refractory="v > 0*mV"``; a last spike still above 0 mV at the end is
 dropped).
@@ -113,7 +113,7 @@ def simulate_population(
     noise_sigma : float
         Standard deviation (uA/cm^2) of the white Gaussian current drawn on the model's noise
         grid (``noise_dt``) before the zero-phase 4th-order Butterworth low-pass at 1000 Hz
-        (science.md section 3).  The noise is injected during the whole run, transient
+        (Brandoit et al. 2025).  The noise is injected during the whole run, transient
         included.  0 (default) means no noise.
     record_voltage : sequence of int
         Members whose membrane voltage is recorded (every step of the recorded window).
@@ -132,7 +132,7 @@ def simulate_population(
         ignored without noise.
     noise_dt : float, optional
         Step in seconds of the noise grid (default: the model's ``simulation.noise_dt``,
-        science.md's sampling step: 0.1 ms for STG, 0.05 ms for DA).
+        the original study's sampling step: 0.1 ms for STG, 0.05 ms for DA).
     total_duration : float, optional
         Deprecated: the simulated time with the transient included (the former meaning of
         ``duration``).  Converted to ``duration = total_duration - transient`` with a

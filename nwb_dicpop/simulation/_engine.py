@@ -7,7 +7,7 @@ Both front ends import from this module only (the Brian2 helpers of ``_functions
 discarded before it, so a run simulates ``transient + duration`` seconds and spike times lie in
 ``[0, duration]``, measured from the end of the transient.
 
-Spikes follow science.md section 3: a spike starts at the first step where V exceeds +10 mV
+Spikes follow Brandoit et al. (2025): a spike starts at the first step where V exceeds +10 mV
 and only counts once V has fallen back below 0 mV (Brian2 ``threshold="v > 10*mV"`` with the
 condition-based ``refractory="v > 0*mV"``; a last spike still above 0 mV at the end is
 dropped).

@@ -1,4 +1,4 @@
-"""Injected current noise: per-member seeds and low-passed Gaussian white noise (science.md section 3).
+"""Injected current noise: per-member seeds and low-passed Gaussian white noise (Brandoit et al. 2025).
 
 The grid on which the white noise is drawn is the model's ``simulation.noise_dt``
 (:class:`~nwb_dicpop.models.SimulationSettings`; sigma is the pre-filter standard deviation on

@@ -165,7 +165,7 @@ def mock_dic_estimate(
         g_u=nan_if_silent(g_u_values),
         g_s_std=nan_if_silent(g_s_std),
         g_u_std=nan_if_silent(g_u_std),
-        firing_class=tuple(firing_class),
+        network_class=tuple(firing_class),
         out_of_distribution=np.zeros(n, dtype=bool),
         status=tuple("silent" if s else "ok" for s in is_silent),
         network_version="mock",
