@@ -172,19 +172,28 @@ def find_threshold(
     # blocks of a few thousand values: small temporaries are recycled by the allocator, where
     # large ones cost fresh pages on every operation
     step = max(1, _SCAN_BLOCK // grid.size)
-    total = np.concatenate(
-        [_total_on_grid(kernel, table[i : i + step], grid, static, calcium_unit) for i in range(0, table.shape[0], step)]
-        or [np.zeros((0, grid.size))]
-    )  # (n_sets, n_grid)
-    crossing = (total[:, :-1] > 0) & (total[:, 1:] <= 0)
-    has = crossing.any(axis=1)
-    first = np.argmax(crossing, axis=1)
+    n_sets = table.shape[0]
+    first = np.zeros(n_sets, dtype=np.intp)  # grid step of the first decreasing zero crossing
+    has = np.zeros(n_sets, dtype=bool)
+    all_positive = np.zeros(n_sets, dtype=bool)  # positive on the whole grid
+    bracket = np.zeros((n_sets, 2))  # the total at both ends of that step
+    for i in range(0, n_sets, step):
+        total = _total_on_grid(kernel, table[i : i + step], grid, static, calcium_unit)  # (block, n_grid)
+        above = total > 0
+        crossing = above[:, :-1] & (total[:, 1:] <= 0)
+        at = np.argmax(crossing, axis=1)
+        block = np.arange(total.shape[0])
+        first[i : i + step] = at
+        has[i : i + step] = crossing[block, at]
+        all_positive[i : i + step] = above.all(axis=1)
+        bracket[i : i + step, 0] = total[block, at]
+        bracket[i : i + step, 1] = total[block, at + 1]
     rows = np.flatnonzero(has)
     lo = grid[first[rows]]
     hi = grid[first[rows] + 1]
     sub = table[rows]
-    f_lo = total[rows, first[rows]]
-    f_hi = total[rows, first[rows] + 1]
+    f_lo = bracket[rows, 0]
+    f_hi = bracket[rows, 1]
     # Illinois regula falsi: keeps the bracket, converges superlinearly
     estimate = 0.5 * (lo + hi)
     last_side = np.zeros(rows.size, dtype=np.int8)
@@ -215,7 +224,7 @@ def find_threshold(
         has,
         "",
         np.where(
-            np.all(total > 0, axis=1),
+            all_positive,
             f"total input conductance stays positive on [{low}, {high}] mV (no regenerative region)",
             f"total input conductance has no decreasing zero crossing on [{low}, {high}] mV",
         ),

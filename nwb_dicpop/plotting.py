@@ -63,6 +63,10 @@ def _axes(ax: Any, size: tuple[float, float] = (6.0, 4.5)) -> Any:
     return ax
 
 
+# marker and colour of each firing class in the trajectory figure
+_CLASS_STYLES = {"bursting": ("s", "tab:red"), "spiking": ("o", "tab:green"), "silent": ("x", "black")}
+
+
 def _save(ax: Any, path: str | Path | None) -> None:
     if path is not None:
         ax.figure.savefig(Path(path), dpi=150)
@@ -217,6 +221,9 @@ def plot_conductances(
 def plot_trajectory(trajectory: DICTrajectory, *, axes: Any = None, path: str | Path | None = None) -> Any:
     """``g_s`` and ``g_u`` over time, with one-sigma bands; windows without estimates are gaps.
 
+    Each window's marker shows its firing class (one legend entry per class present); windows
+    without an estimate are marked along the bottom edge of each panel.
+
     Parameters
     ----------
     trajectory : DICTrajectory
@@ -230,15 +237,27 @@ def plot_trajectory(trajectory: DICTrajectory, *, axes: Any = None, path: str | 
     if axes is None:
         _, axes = _pyplot().subplots(2, 1, figsize=(7.0, 4.5), sharex=True, constrained_layout=True)
     t = trajectory.times
+    classes = np.array([str(c) for c in trajectory.firing_class], dtype=object)
+    shown = [c for c in _CLASS_STYLES if np.any(classes == c)] + sorted(set(classes) - set(_CLASS_STYLES))
     for ax, value, std, label in ((axes[0], trajectory.g_s, trajectory.g_s_std, "g_s"),
                                   (axes[1], trajectory.g_u, trajectory.g_u_std, "g_u")):
-        ax.plot(t, value, "o-", ms=3, color="tab:blue")
+        ax.plot(t, value, "-", lw=1.0, color="tab:blue")
         ax.fill_between(t, value - std, value + std, color="tab:blue", alpha=0.25, lw=0)
         ax.set_ylabel(label)
-        bursting = np.array([c == "bursting" for c in trajectory.firing_class])
-        if bursting.any():
-            ax.scatter(t[bursting], value[bursting], marker="s", s=14, color="tab:red", zorder=3, label="bursting")
-            ax.legend(fontsize=7)
+        for name in shown:
+            marker, colour = _CLASS_STYLES.get(name, ("D", "tab:gray"))
+            where = classes == name
+            estimated = where & np.isfinite(value)
+            ax.scatter(t[estimated], value[estimated], marker=marker, s=16, color=colour, zorder=3, label=name)
+            # windows without an estimate (too few spikes) are marked along the bottom edge
+            missing = where & ~np.isfinite(value)
+            ax.scatter(t[missing], np.full(missing.sum(), 0.04), marker=marker, s=16, color=colour, zorder=3,
+                       transform=ax.get_xaxis_transform(), clip_on=False)
+    axes[0].legend(title="firing class of each window", fontsize=7, title_fontsize=7)
+    if t.size:
+        pad = 0.03 * (float(t.max() - t.min()) or 1.0)
+        for ax in (axes[0], axes[1]):
+            ax.set_xlim(float(t.min()) - pad, float(t.max()) + pad)
     axes[1].set_xlabel("time (s, window centre)")
     axes[0].set_title(f"{trajectory.model_name}: DICs over sliding windows", fontsize=9)
     if path is not None:
@@ -430,6 +449,7 @@ def plot_population_distributions(population: Population, *, axes: Any = None, p
         axes[j].set_title(name, fontsize=9)
         axes[j].tick_params(labelsize=7)
     axes[0].figure.supxlabel("log10 maximal conductance (mS/cm^2)", fontsize=8)
+    axes[0].figure.supylabel("number of members", fontsize=8)
     if path is not None:
         axes[0].figure.savefig(Path(path), dpi=150)
     return axes

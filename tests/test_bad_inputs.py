@@ -144,6 +144,12 @@ def annotated_nwb(folder: Path) -> Path:
     return path
 
 
+def own_column_nwb(folder: Path) -> Path:
+    """An NWB file whose Units table has the user's own column named like a mirrored result."""
+    return write_mock_nwb(folder / "own_column.nwb", n_units=3, rate=10.0, duration=5.0, rng=0,
+                          unit_columns={"dicpop_g_s": [1.0, 2.0, 3.0]})
+
+
 def _csv(name: str, text: str) -> Callable[[Path], Path]:
     def build(folder: Path) -> Path:
         path = folder / name
@@ -169,6 +175,7 @@ INPUTS: dict[str, Callable[[Path], Path]] = {
     "text_nwb": text_nwb,
     "plain_hdf5_nwb": plain_hdf5_nwb,
     "annotated_nwb": annotated_nwb,
+    "own_column_nwb": own_column_nwb,
     "empty_csv": _csv("empty.csv", "unit,time\n"),
     "nan_csv": _csv("nan.csv", _long_table([0.1, float("nan"), 0.5])),
     "inf_csv": _csv("inf.csv", _long_table([0.1, 0.5, float("inf")])),
@@ -292,8 +299,21 @@ CASES: dict[str, Case] = {
     "table-output-directory": Case("stats {nwb} -o {folder} -q", ("is a directory", "stats.csv")),
     "table-output-unwritable": Case("infer {nwb} --model stg -o {readonly}/dics.csv -q",
                                     ("Cannot write", "writable location"), setup="readonly"),
+    "output-own-units-column": Case("run {own_column_nwb} --model stg -q",
+                                    ("['dicpop_g_s']", "did not write", "Rename or remove"),
+                                    inputs=("own_column_nwb",)),
     "show-no-results": Case("show {nwb}", ("no dicpop results", "nwb-dicpop run")),
     "show-not-nwb": Case("show {text_nwb}", ("not an HDF5/NWB file",), inputs=("text_nwb",)),
+    # --- neuromodulation and trajectory (overlapping windows, windows outside the recording, unknown
+    # --subsets names and too long trajectory windows are tested in tests/test_cli_neuromodulation.py)
+    "neuromodulation-subset-size": Case(
+        "neuromodulation {nwb} --before baseline --after drug --model stg --unit 0 --no-validate "
+        "--max-subset-size 8 -q", ("--max-subset-size=8", "exceeds the 7 conductances", "pass at most 2")),
+    "neuromodulation-too-few-spikes": Case(
+        "neuromodulation {nwb} --before 0 0.2 --after 0.2 5 --model stg --unit 0 --no-validate -q",
+        ("--before has 4 spike(s)", "at least 5", "longer window")),
+    "trajectory-too-few-spikes": Case("trajectory {nwb} --model stg --unit 0 --window 0.1 --step 0.1 -q",
+                                      ("No window of 0.1 s holds 5 spikes", "longer windows")),
 }
 
 # Python habits that must not reach a command-line user.
@@ -507,6 +527,9 @@ API_CASES: dict[str, tuple[Callable[[Path], object], type[BaseException], tuple[
     "api-output-directory": (lambda f: _check_output(good_nwb(f), f), IsADirectoryError, ("is a directory",)),
     "api-already-annotated": (lambda f: ndp.write_results(annotated_nwb(f), f / "again.nwb", dics=_dics()),
                               ValueError, ("already holds dicpop results", "overwrite=True")),
+    "api-own-units-column": (lambda f: ndp.write_results(own_column_nwb(f), f / "out.nwb", dics=_dics(),
+                                                         overwrite=True),
+                             ValueError, ("['dicpop_g_s']", "did not write", "Rename or remove")),
 }
 
 

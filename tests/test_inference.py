@@ -465,3 +465,16 @@ def test_end_to_end_reads_the_first_round_yield(trained):
     summary = result.summary
     assert (summary["n_simulated"] == 3).all()  # one round: no redrawing
     assert report["mean_valid_fraction_point"] == pytest.approx(summary["yield"].mean())
+
+
+def test_training_calibrates_the_isi_check_when_it_has_enough_trains():
+    from nwb_dicpop.inference.ood import MIN_CALIBRATION_TRAINS, training_isi_check
+
+    few = synthetic_set(n_groups=20, per_group=3, seed=4)
+    assert training_isi_check(few.trains(range(len(few)))) is None  # 60 trains: no check
+    many = synthetic_set(n_groups=120, per_group=3, seed=4)
+    check = training_isi_check(many.trains(range(len(many))), max_spikes=100)
+    assert len(many) >= MIN_CALIBRATION_TRAINS
+    assert check is not None
+    assert 0.0 < check["relative"] < 0.3
+    assert check == training_isi_check(many.trains(range(len(many))), max_spikes=100)  # seeded

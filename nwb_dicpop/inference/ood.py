@@ -32,13 +32,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_LAG", "MIN_ISIS", "calibrate_isi_check", "irregular_isis", "isi_periodicity"]
+__all__ = [
+    "MAX_LAG",
+    "MIN_CALIBRATION_TRAINS",
+    "MIN_ISIS",
+    "calibrate_isi_check",
+    "irregular_isis",
+    "isi_periodicity",
+    "training_isi_check",
+]
 
 MIN_ISIS = 6
 """Fewest ISIs a train needs for the ISI check (below: not judged, never flagged by it)."""
 
 MAX_LAG = 16
 """Longest period, in ISIs, searched for (a burst cycle of up to 16 spikes)."""
+
+MIN_CALIBRATION_TRAINS = 200
+"""Fewest trains with :data:`MIN_ISIS` ISIs that :func:`training_isi_check` calibrates on."""
 
 
 def isi_periodicity(
@@ -180,3 +191,15 @@ def calibrate_isi_check(
         "tolerated_jitter": float(tolerated_jitter),
         "n_trains": len(trains),
     }
+
+
+def training_isi_check(trains: Sequence[np.ndarray], *, max_spikes: int | None = None) -> dict[str, Any] | None:
+    """The ISI check of a network being trained, calibrated on its training trains (seed 0).
+
+    None when fewer than :data:`MIN_CALIBRATION_TRAINS` trains have :data:`MIN_ISIS` ISIs or
+    more: the network then has no ISI check, like the networks before it.
+    """
+    long_enough = [t for t in trains if min(len(t), max_spikes or len(t)) > MIN_ISIS]
+    if len(long_enough) < MIN_CALIBRATION_TRAINS:
+        return None
+    return calibrate_isi_check(long_enough, max_spikes=max_spikes, rng=0)

@@ -295,9 +295,11 @@ def _evaluate(
 
 
 def _support(data: TrainingSet, indices: np.ndarray, max_spikes: int) -> dict[str, Any]:
+    from nwb_dicpop.inference.ood import training_isi_check
+
     summary = encode_spike_trains(data.trains(indices), max_spikes=max_spikes).summary
     lo, hi = np.quantile(summary, SUPPORT_QUANTILES, axis=0)
-    return {
+    support = {
         "quantiles": list(SUPPORT_QUANTILES),
         "rate": [float(lo[0]), float(hi[0])],
         "n_spikes": [float(lo[1]), float(hi[1])],
@@ -305,6 +307,10 @@ def _support(data: TrainingSet, indices: np.ndarray, max_spikes: int) -> dict[st
         "rate_tolerance": 1.25,
         "isi_cv_tolerance": 0.05,
     }
+    check = training_isi_check(data.trains(indices), max_spikes=max_spikes)  # irregular ISIs (inference.ood)
+    if check is not None:
+        support["isi_periodicity"] = {**check, "data": ["the training trains"]}
+    return support
 
 
 def _fit_ood(features: np.ndarray, quantile: float = 0.999) -> tuple[np.ndarray, np.ndarray, float]:
