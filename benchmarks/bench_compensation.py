@@ -197,7 +197,7 @@ def main() -> None:
     rows.append(("STG 100 targets x 100 members", many, slow_many))
     estimate = ndp.DICEstimate(
         unit_ids=range(100), model_name="stg", threshold=get_model("stg").threshold, g_s=targets_s, g_u=targets_u,
-        g_s_std=0.0, g_u_std=0.0, firing_class=["spiking"] * 100, out_of_distribution=False, status=["ok"] * 100,
+        g_s_std=0.0, g_u_std=0.0, network_class=["spiking"] * 100, out_of_distribution=False, status=["ok"] * 100,
     )
     per_unit = best_of(lambda: ndp.generate_unit_populations(estimate, n_models=100, seed=2, thresholds=False),
                        max(1, r // 2))

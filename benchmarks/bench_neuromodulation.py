@@ -40,7 +40,7 @@ def _estimate(model: str, dics: np.ndarray, std: float) -> Any:
 
     return DICEstimate(
         unit_ids=(0,), model_name=model, threshold=np.nan, g_s=[dics[1]], g_u=[dics[2]], g_s_std=[std],
-        g_u_std=[std], firing_class=("unknown",), out_of_distribution=[False], status=("ok",),
+        g_u_std=[std], network_class=("unknown",), out_of_distribution=[False], status=("ok",),
         network_version="true DICs", g_f=[np.nan],
     )
 

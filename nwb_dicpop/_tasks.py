@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -561,7 +561,7 @@ def batch_tasks(
     ]
 
 
-def run_batch(task: BatchTask) -> list[UnitOutcome]:
+def run_batch(task: BatchTask, progress: Callable[[int, int], None] | None = None) -> list[UnitOutcome]:
     """Populations of a batch of units, simulated together, then validated unit by unit.
 
     Units that get no population have a status and a reason, never an exception that would
@@ -585,6 +585,9 @@ def run_batch(task: BatchTask) -> list[UnitOutcome]:
     Parameters
     ----------
     task : BatchTask
+    progress : callable, optional
+        ``progress(n_simulated, n_drawn)`` with the members of this task simulated so far and
+        drawn for simulation so far (all rounds), after each draw and each simulation.
 
     Returns
     -------
@@ -596,18 +599,42 @@ def run_batch(task: BatchTask) -> list[UnitOutcome]:
     ready = {row: o.population for row, o in enumerate(outcomes) if o.population is not None}
     if task.validation is None or not ready:
         return outcomes
+    counter = _Counter(progress)
+    counter.drawn(sum(p.n_models for p in ready.values()))
     if task.budget is None:
-        scores = _simulate_and_score(task, ready, "default")
+        scores = _simulate_and_score(task, ready, "default", counter)
         return [
             dataclasses.replace(o, validation=scores[row], n_simulated=o.population.n_models,
                                 n_valid=scores[row].n_valid, n_rounds=1, window=task.window(row))
             if row in scores else o
             for row, o in enumerate(outcomes)
         ]
-    return _validated(task, outcomes, ready)
+    return _validated(task, outcomes, ready, counter)
 
 
-def _simulate_and_score(task: BatchTask, candidates: dict[int, Population], rule: Any) -> dict[int, Any]:
+@dataclass
+class _Counter:
+    """Members of one task drawn for simulation and simulated so far, passed to a callback."""
+
+    callback: Callable[[int, int], None] | None
+    n_simulated: int = 0
+    n_drawn: int = 0
+
+    def drawn(self, n: int) -> None:
+        self.n_drawn += int(n)
+        self._report()
+
+    def simulated(self, n: int) -> None:
+        self.n_simulated += int(n)
+        self._report()
+
+    def _report(self) -> None:
+        if self.callback is not None:
+            self.callback(self.n_simulated, self.n_drawn)
+
+
+def _simulate_and_score(task: BatchTask, candidates: dict[int, Population], rule: Any,
+                        counter: _Counter) -> dict[int, Any]:
     """Simulate the candidates of each unit (one Brian2 run per window) and score each unit's members."""
     from nwb_dicpop.simulation import simulate_population
     from nwb_dicpop.validation import validate_population
@@ -623,6 +650,7 @@ def _simulate_and_score(task: BatchTask, candidates: dict[int, Population], rule
             conductances, model=estimate.model_name, duration=window.duration, transient=window.transient,
             rng=unit_seed(task.populations.seed, estimate.unit_ids[rows[0]]),
         )
+        counter.simulated(conductances.shape[0])
         start = 0
         for row in rows:
             stop = start + candidates[row].n_models
@@ -651,7 +679,8 @@ class _Rounds:
         return sum(rows.size for _, _, _, rows in self.kept)
 
 
-def _validated(task: BatchTask, outcomes: list[UnitOutcome], ready: dict[int, Population]) -> list[UnitOutcome]:
+def _validated(task: BatchTask, outcomes: list[UnitOutcome], ready: dict[int, Population],
+               counter: _Counter) -> list[UnitOutcome]:
     """The rounds of :func:`run_batch` with a budget."""
     settings, budget = task.populations, task.budget
     assert budget is not None
@@ -663,7 +692,7 @@ def _validated(task: BatchTask, outcomes: list[UnitOutcome], ready: dict[int, Po
     for round_index in range(budget.max_rounds):
         if not candidates:
             break
-        scores = _simulate_and_score(task, candidates, budget.rule)
+        scores = _simulate_and_score(task, candidates, budget.rule, counter)
         for row, population in candidates.items():
             score, unit = scores[row], state[row]
             valid = np.flatnonzero(score.members["valid"].to_numpy(dtype=bool))
@@ -692,6 +721,7 @@ def _validated(task: BatchTask, outcomes: list[UnitOutcome], ready: dict[int, Po
                 state[row].stopped = f"round {round_index + 1} drew no members ({drawn.reason})"
             else:
                 candidates[row] = drawn.population
+                counter.drawn(drawn.population.n_models)
     return [o if row not in state else _outcome(task, row, o, state[row]) for row, o in enumerate(outcomes)]
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import logging
 import math
+import os
 import re
 import sys
 import threading
@@ -277,12 +279,16 @@ class _Progress:
     def _draw(self, *, final: bool) -> None:
         filled = int(self.WIDTH * self.done / self.total) if self.total else 0
         count = f"{self.done}/{self.total}" if self.total else ""
+        if self.stage == "members simulated":  # "members simulated N / M, about T s left"
+            count = f"{self.done} / {self.total}"
         label = f" {self.label}" if self.label else ""
         elapsed = time.monotonic() - self.started
         # time left at the pace so far (steps of a stage cost about the same: units, chunks)
         left = f", about {elapsed * (self.total - self.done) / self.done:.0f} s left" if 0 < self.done < self.total else ""
         line = (f"{self.stage:>12} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {count}"
                 f" {elapsed:.0f} s{left}{label}")
+        if self.stage == "members simulated":
+            line = f"{self.stage} {count}{left}, {elapsed:.0f} s [{'#' * filled}{'.' * (self.WIDTH - filled)}]{label}"
         if self.tty:
             print(f"\r{line}\033[K", end="\n" if final else "", file=sys.stderr, flush=True)
             if final:
@@ -631,6 +637,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ndp.get_model(args.model)
     if args.weights:
         _check_input(args.weights, args.command, "--weights file")
+    if args.workers and args.scheduler and args.scheduler != "local":
+        msg = "--workers starts local worker processes; a --scheduler address brings its own workers. Drop one."
+        raise UsageError(msg)
     outputs = _plan_outputs(args, inputs)
     if args.scheduler and args.scheduler != "local":
         if "://" not in args.scheduler:
@@ -640,12 +649,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_scheduler(args.scheduler)
     # every input's spike trains, read and checked now; the first is kept, the others read again in turn
     first = _read_spikes(args, inputs[0])
+    n_units = first.n_units
     for source in inputs[1:]:
-        _read_spikes(args, source)
+        n_units = max(n_units, _read_spikes(args, source).n_units)
+    workers = args.workers or max(1, min(_free_cores(), n_units))
+    scheduler = args.scheduler
+    if scheduler is None and workers > 1 and args.validate and importlib.util.find_spec("distributed") is not None:
+        scheduler = "local"
     progress = _progress(args)
     summaries = []
     try:
-        with open_client(args.scheduler) if args.scheduler else nullcontext(None) as client:
+        with (open_client(scheduler, n_workers=workers if scheduler == "local" else None) if scheduler
+              else nullcontext(None)) as client:
             for k, (source, output) in enumerate(zip(inputs, outputs, strict=True)):
                 spikes = first if k == 0 else _read_spikes(args, source)
                 summaries.append(_run_one(args, source, spikes, output, client, progress))
@@ -657,6 +672,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
              "g_f_population: derived from the population, not inferred; yield: valid / simulated members)")
     _emit(args, table.round(3), table.to_dict(orient="records"), title)
     return EXIT_OK
+
+
+def _free_cores() -> int:
+    """Cores this process may use minus the 1-minute load average (rounded), at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        cores = os.cpu_count() or 1
+    try:
+        load = round(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        load = 0
+    return max(1, cores - load)
 
 
 def _expand_inputs(patterns: Sequence[str]) -> list[str]:
@@ -1102,7 +1130,8 @@ def _cmd_trajectory(args: argparse.Namespace) -> int:
     payload = {"unit_id": unit, "model": trajectory.model_name, "windows": table.to_dict(orient="records"),
                "output": args.output, "figures": written}
     title = (f"Unit {unit}: {trajectory!r}\nwindows of {args.window:g} s every {args.step:g} s; g_s, g_u inferred "
-             "per window (NaN: too few spikes); fraction_moved: members that reached the window's DICs")
+             "per window (NaN: too few spikes); network_class: the network's class of each window's train; "
+             "fraction_moved: members that reached the window's DICs")
     _emit(args, table.round(3), payload, title)
     if written and not args.quiet and not args.json:
         print(f"figures: {', '.join(written)}")
@@ -1387,6 +1416,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--write", action=argparse.BooleanOptionalAction, default=True, help="write the annotated NWB file")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.add_argument("--scheduler", help="Dask: 'local' for a LocalCluster, or a scheduler address tcp://HOST:PORT")
+    run.add_argument("--workers", type=_positive_int,
+                     help="local worker processes simulating units in parallel (default: the free cores, "
+                          "available cores minus the 1-minute load average, at most the number of units; "
+                          "1 runs serially; with --validate only, results do not depend on it)")
     run.add_argument("--weights", help="network weights (.json card); default the weights shipped for --model")
     run.add_argument("--uncertainty-scale", type=_non_negative_float, default=1.0,
                      help="member targets drawn from Normal(inferred DICs, scale x inferred std); "

@@ -153,6 +153,7 @@ def map_tasks(
     retries: int = 2,
     progress: Callable[[int, int], None] | None = None,
     n_workers: int | None = None,
+    on_result: Callable[[int, R], None] | None = None,
 ) -> list[R]:
     """``[func(item) for item in items]``, serially or as Dask tasks.
 
@@ -171,6 +172,9 @@ def map_tasks(
         ``progress(n_done, n_total)`` after each finished task.
     n_workers : int, optional
         Workers of a ``"local"`` cluster (default: cores, at most 2).
+    on_result : callable, optional
+        ``on_result(index, result)`` as each task finishes (in completion order), before
+        ``progress``.
 
     Returns
     -------
@@ -183,6 +187,8 @@ def map_tasks(
         results = []
         for done, item in enumerate(work, start=1):
             results.append(func(item))
+            if on_result is not None:
+                on_result(done - 1, results[-1])
             if progress is not None:
                 progress(done, total)
         return results
@@ -194,6 +200,8 @@ def map_tasks(
         results: list[Any] = [None] * total
         for done, future in enumerate(as_completed(futures), start=1):
             results[index[future.key]] = future.result()
+            if on_result is not None:
+                on_result(index[future.key], results[index[future.key]])
             if progress is not None:
                 progress(done, total)
         log.info("ran %d tasks on %s", total, scheduler)

@@ -239,7 +239,10 @@ def run_pipeline(
         network's calibrated uncertainty; 0: every member at the point estimate, a tighter
         population with a higher yield (``docs/method.md``).
     progress : callable, optional
-        ``progress(stage, n_done, n_total)``.
+        ``progress(stage, n_done, n_total)``.  With ``validate``: stage ``"members simulated"``,
+        members simulated so far out of those drawn so far (the total grows when a validation
+        round draws more), after each simulation (each finished task with a ``scheduler``);
+        without: stage ``"units"``, populations drawn, after each task.  Then ``"writing"``.
 
     Returns
     -------
@@ -289,9 +292,16 @@ def run_pipeline(
                         budget=budget if validate else None, distributed=scheduler is not None)
     sizes = [task.n_populations for task in tasks]
     report = None
-    if progress is not None and sum(sizes):
+    on_result = None
+    work: Any = run_batch
+    if progress is not None and validate:
+        counts = _SimulationProgress(progress, [n_models * int(np.count_nonzero(t.estimate.ok)) for t in tasks])
+        on_result = counts.finished
+        if scheduler is None:  # in this process: counts as each simulation ends
+            work = counts.runner()
+    elif progress is not None and sum(sizes):
         report = lambda done, total: progress("units", sum(sizes[:done]), sum(sizes))
-    batches = map_tasks(run_batch, tasks, scheduler=scheduler, progress=report)
+    batches = map_tasks(work, tasks, scheduler=scheduler, progress=report, on_result=on_result)
     outcomes = {o.unit_id: o for batch in batches for o in batch}
     summary = _summary(spikes, statistics, dics, outcomes)
     populations = tuple(o.population for o in outcomes.values() if o.population is not None)
@@ -320,6 +330,42 @@ def run_pipeline(
         if progress is not None:
             progress("writing", 1, 1)
     return result
+
+
+class _SimulationProgress:
+    """``progress("members simulated", n_simulated, n_total)`` over the tasks of a validated run.
+
+    ``n_total`` starts at the members the first round draws (``expected``, per task) and grows
+    as later rounds draw more; each task's figures are replaced by its own counts as it reports
+    them (during the task when it runs in this process, else when it finishes).
+    """
+
+    STAGE = "members simulated"
+
+    def __init__(self, progress: Progress, expected: list[int]) -> None:
+        self.progress = progress
+        self.simulated = [0] * len(expected)
+        self.drawn = list(expected)
+        self.current = 0
+
+    def runner(self) -> Callable[[Any], Any]:
+        """``run_batch`` reporting each simulation of the task it runs (serial order)."""
+
+        def run(task: Any) -> Any:
+            index = self.current
+            self.current += 1
+            return run_batch(task, progress=lambda simulated, drawn: self.update(index, simulated, drawn))
+
+        return run
+
+    def finished(self, index: int, outcomes: Any) -> None:
+        """A finished task: its members simulated, all rounds together."""
+        n = sum(o.n_simulated for o in outcomes)
+        self.update(index, n, n)
+
+    def update(self, index: int, simulated: int, drawn: int) -> None:
+        self.simulated[index], self.drawn[index] = simulated, drawn
+        self.progress(self.STAGE, sum(self.simulated), sum(self.drawn))
 
 
 def _check_output(source: Any, output: str | Path | None, *, overwrite: bool) -> Path:

@@ -63,7 +63,7 @@ def _axes(ax: Any, size: tuple[float, float] = (6.0, 4.5)) -> Any:
     return ax
 
 
-# marker and colour of each firing class in the trajectory figure
+# marker and colour of each class (the network's) in the trajectory figure
 _CLASS_STYLES = {"bursting": ("s", "tab:red"), "spiking": ("o", "tab:green"), "silent": ("x", "black")}
 
 
@@ -221,8 +221,9 @@ def plot_conductances(
 def plot_trajectory(trajectory: DICTrajectory, *, axes: Any = None, path: str | Path | None = None) -> Any:
     """``g_s`` and ``g_u`` over time, with one-sigma bands; windows without estimates are gaps.
 
-    Each window's marker shows its firing class (one legend entry per class present); windows
-    without an estimate are marked along the bottom edge of each panel.
+    Each window's marker shows the class the network assigned to its train
+    (``DICTrajectory.network_class``; one legend entry per class present); windows without an
+    estimate are marked along the bottom edge of each panel.
 
     Parameters
     ----------
@@ -237,7 +238,7 @@ def plot_trajectory(trajectory: DICTrajectory, *, axes: Any = None, path: str | 
     if axes is None:
         _, axes = _pyplot().subplots(2, 1, figsize=(7.0, 4.5), sharex=True, constrained_layout=True)
     t = trajectory.times
-    classes = np.array([str(c) for c in trajectory.firing_class], dtype=object)
+    classes = np.array([str(c) for c in trajectory.network_class], dtype=object)
     shown = [c for c in _CLASS_STYLES if np.any(classes == c)] + sorted(set(classes) - set(_CLASS_STYLES))
     for ax, value, std, label in ((axes[0], trajectory.g_s, trajectory.g_s_std, "g_s"),
                                   (axes[1], trajectory.g_u, trajectory.g_u_std, "g_u")):
@@ -253,7 +254,7 @@ def plot_trajectory(trajectory: DICTrajectory, *, axes: Any = None, path: str | 
             missing = where & ~np.isfinite(value)
             ax.scatter(t[missing], np.full(missing.sum(), 0.04), marker=marker, s=16, color=colour, zorder=3,
                        transform=ax.get_xaxis_transform(), clip_on=False)
-    axes[0].legend(title="firing class of each window", fontsize=7, title_fontsize=7)
+    axes[0].legend(title="network's class of each window", fontsize=7, title_fontsize=7)
     if t.size:
         pad = 0.03 * (float(t.max() - t.min()) or 1.0)
         for ax in (axes[0], axes[1]):

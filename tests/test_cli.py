@@ -116,6 +116,7 @@ def test_populate_from_dics_reports_a_status_and_reason_per_unit(tmp_path, capsy
         "unit_id": [7, 8, 9, 10], "g_s": [4.0, -15.0, np.nan, 5.0], "g_u": [5.0, 5.0, np.nan, 4.0],
         "g_s_std": [0.2, 0.1, np.nan, 0.1], "g_u_std": [0.1, 0.1, np.nan, 0.2],
         "status": ["ok", "ok", "silent", "odd"], "firing_class": ["spiking", "bursting", "silent", "spiking"],
+        "network_class": ["spiking", "bursting", "silent", "spiking"],  # both classes, as `infer -o` writes them
     })
     dics = tmp_path / "dics.csv"
     table.to_csv(dics, index=False)
@@ -131,7 +132,7 @@ def test_populate_from_dics_reports_a_status_and_reason_per_unit(tmp_path, capsy
     assert members["unit_id"].tolist() == [7] * 4
     # the same population as the library call with the same seed
     estimate = ndp.DICEstimate(unit_ids=[7], model_name="stg", threshold=ndp.get_model("stg").threshold, g_s=[4.0],
-                               g_u=[5.0], g_s_std=[0.2], g_u_std=[0.1], firing_class=["spiking"],
+                               g_u=[5.0], g_s_std=[0.2], g_u_std=[0.1], network_class=["spiking"],
                                out_of_distribution=[False], status=["ok"])
     (population,) = ndp.generate_unit_populations(estimate, n_models=4, seed=3, compensating_set=("A", "H")).populations
     np.testing.assert_allclose(members[[f"g_{n}" for n in population.conductance_names]].to_numpy(),
@@ -409,7 +410,7 @@ def test_infer_names_both_classes_and_the_population_g_f(tmp_path, capsys, stand
     assert "g_f" not in frame.columns
     assert frame["firing_class"].tolist() == ["spiking", "silent"]
     dics = ndp.infer_dics(ndp.read_spike_trains(source), model="stg", weights=stand_in_weights)
-    assert frame["network_class"].tolist() == list(dics.firing_class)
+    assert frame["network_class"].tolist() == list(dics.network_class)
     point = ndp.generate_population("stg", dics.g_s[0], dics.g_u[0], n_models=20, thresholds=False,
                                     rng=unit_seed(0, 0))
     assert frame.loc[0, "g_f_population"] == pytest.approx(point.dics[:, 0].mean(), abs=1e-3)

@@ -267,12 +267,26 @@ def test_trajectory_table_csv_and_figure(recording, tmp_path, capsys):
     assert "windows of 4 s every 2 s" in text
     table = pd.read_csv(out)
     assert len(table) == 8  # starts 0, 2, ..., 14: the recording of unit 0 is [0, 19.97] s
-    assert {"t_start", "g_s", "g_u", "g_s_std", "firing_class", "fraction_moved", "compensating_set"} <= set(table)
+    assert {"t_start", "g_s", "g_u", "g_s_std", "network_class", "fraction_moved", "compensating_set"} <= set(table)
+    assert "firing_class" not in table  # one meaning of firing_class: the ISI-CV rule's
+    assert set(table["network_class"]) <= {"spiking", "bursting", "silent"}
+    assert "network_class: the network's class" in text
     assert (table["t_stop"] - table["t_start"] == 4.0).all()
     assert sorted(p.name for p in figures.iterdir()) == ["unit0_trajectory.png", "unit0_trajectory.svg"]
     assert main(["trajectory", str(recording), "--model", "stg", "--unit", "0", "--window", "4", "--step", "2",
                  "-o", str(out)]) == 1
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_trajectory_json_names_the_networks_class(recording, capsys):
+    code = main(["trajectory", str(recording), "--model", "stg", "--unit", "3", "--window", "9", "--step", "9",
+                 "--n-models", "5", "--json"])
+    assert code == 0
+    payload = _strict_json(capsys.readouterr().out)
+    windows = payload["windows"]
+    assert len(windows) == 2  # starts 0 and 9 s in a recording of about 20 s
+    assert all(w["network_class"] in {"spiking", "bursting", "silent"} for w in windows)
+    assert all("firing_class" not in w for w in windows)
 
 
 def test_trajectory_errors(recording, capsys):

@@ -426,12 +426,14 @@ def test_neuromodulation_by_two_windows_and_the_dic_trajectory(server, browser):
     _click(browser, ".ndp-run-trajectory")
     _find(browser, ".ndp-figure-trajectory_unit_6 img", timeout=180)
     table = _find(browser, ".ndp-trajectory-table")
-    assert "window start (s)" in _headers(browser, ".ndp-trajectory-table")
+    headers = _headers(browser, ".ndp-trajectory-table")
+    assert "window start (s)" in headers
+    assert "class seen by the network" in headers  # DICTrajectory.network_class
     rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert len(rows) == 5  # windows 0-2, 1-3, ..., 4-6 s
     assert rows[0].text.split()[:2] == ["0", "2"]
     assert rows[-1].text.split()[:2] == ["4", "6"]
-    assert "bursting" in rows[0].text  # the modulation changes the firing class
+    assert "bursting" in rows[0].text  # the modulation changes the network's class of the windows
     assert "spiking" in rows[-1].text
     _shoot(browser, "trajectory", at=".ndp-run-trajectory")
 

@@ -23,7 +23,7 @@ STG = get_model("stg")
 def _estimate(dics: np.ndarray, std: float = 0.3, model: str = "stg") -> DICEstimate:
     return DICEstimate(
         unit_ids=(0,), model_name=model, threshold=-51.0, g_s=[dics[1]], g_u=[dics[2]], g_s_std=[std],
-        g_u_std=[std], firing_class=("bursting",), out_of_distribution=[False], status=("ok",),
+        g_u_std=[std], network_class=("bursting",), out_of_distribution=[False], status=("ok",),
     )
 
 
@@ -241,7 +241,7 @@ def test_analysis_from_spike_trains_of_one_recording() -> None:
     recording = SpikeTrains([np.concatenate([before, after])], t_start=0.0, t_stop=20.0)
     result = ndp.analyze_neuromodulation((0.0, 10.0), (10.0, 20.0), model="stg", recording=recording,
                                          n_models=30, max_subset_size=1, rng=0)
-    assert result.before.firing_class == ("spiking",)
+    assert result.before.network_class == ("spiking",)
     assert result.before_statistics["spiking_frequency"] == pytest.approx(12.5)
     assert result.after_statistics["spiking_frequency"] == pytest.approx(20.0)
     assert len(result.ranking) == 7
@@ -293,10 +293,30 @@ def test_track_dics_windows_and_carried_population() -> None:
     frame = trajectory.to_dataframe()
     assert list(frame["time"]) == pytest.approx(list(np.arange(3.0, 22.0, 3.0)))
     assert trajectory.moved[0].all()
+    assert trajectory.network_class == ("spiking",) * 7  # two tonic halves: the network sees spiking throughout
+    assert frame["network_class"].tolist() == list(trajectory.network_class)
+    assert "firing_class" not in frame  # one meaning of firing_class: the ISI-CV rule's
     result = trajectory.analyze(0, 6, n_models=20, max_subset_size=1, rng=0)
     assert len(result.ranking) == 7
     with pytest.raises(ValueError, match="overlap"):
         trajectory.analyze(0, 1)
+
+
+def test_trajectory_firing_class_is_a_deprecated_alias_of_network_class() -> None:
+    """The old name of the network's class still works, warns and names the new one."""
+    import dataclasses
+
+    train = SpikeTrains([np.arange(0.0, 8.0, 0.08)], t_start=0.0, t_stop=8.0)
+    trajectory = ndp.track_dics(train, model="stg", window=4.0, step=4.0, n_models=3, rng=0)
+    with pytest.warns(DeprecationWarning, match="renamed network_class"):
+        assert trajectory.firing_class == trajectory.network_class
+    fields = {f.name: getattr(trajectory, f.name) for f in dataclasses.fields(trajectory)}
+    classes = fields.pop("network_class")
+    with pytest.warns(DeprecationWarning, match="Use network_class"):
+        old = type(trajectory)(**fields, firing_class=classes)
+    assert old.network_class == classes
+    with pytest.raises(TypeError, match="once"):
+        type(trajectory)(**fields, network_class=classes, firing_class=classes)
 
 
 def test_track_dics_bad_input() -> None:
@@ -453,7 +473,7 @@ def test_given_fast_dic_enters_the_likelihood(neuron: np.ndarray) -> None:
     before, after = _dics(neuron), _dics(_modulated(neuron, {"Na": 2.0}))
     with_f = DICEstimate(
         unit_ids=(0,), model_name="stg", threshold=-51.0, g_s=[after[1]], g_u=[after[2]], g_s_std=[0.2],
-        g_u_std=[0.2], firing_class=("bursting",), out_of_distribution=[False], status=("ok",), g_f=[after[0]],
+        g_u_std=[0.2], network_class=("bursting",), out_of_distribution=[False], status=("ok",), g_f=[after[0]],
     )
     result = ndp.analyze_neuromodulation(_estimate(before, 0.2), with_f, model="stg", n_models=40,
                                          max_subset_size=1, rng=0)

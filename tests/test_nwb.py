@@ -87,7 +87,7 @@ def assert_dics_equal(a: DICEstimate, b: DICEstimate) -> None:
     assert a.model_name == b.model_name
     assert a.threshold == b.threshold
     assert a.network_version == b.network_version
-    assert a.firing_class == b.firing_class
+    assert a.network_class == b.network_class
     assert a.status == b.status
     for name in ("g_f", "g_f_std", "g_s", "g_u", "g_s_std", "g_u_std", "out_of_distribution"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
@@ -170,7 +170,7 @@ def test_roundtrip_single_parts_and_complete_validation(source, populations, tmp
     assert frame["n_spikes"].tolist() == [4, 5, 3]
 
     with_g_f = DICEstimate(unit_ids=(1,), model_name="stg", threshold=-51.0, g_s=[2.0], g_u=[5.0], g_s_std=[0.1],
-                           g_u_std=[0.2], firing_class=("spiking",), out_of_distribution=[True], status=("ok",),
+                           g_u_std=[0.2], network_class=("spiking",), out_of_distribution=[True], status=("ok",),
                            g_f=[-4.5], g_f_std=[0.3])
     results = read_results(write_results(source, tmp_path / "gf.nwb", dics=with_g_f))
     assert_dics_equal(results.dics, with_g_f)
@@ -193,7 +193,7 @@ def test_network_class_and_population_outcomes_roundtrip(source, dics, populatio
         assert handle["processing/dicpop/conductance_populations/yield"].attrs["unit"] == "dimensionless"
         assert handle["processing/dicpop/conductance_populations/validation_duration"].attrs["unit"] == "s"
     results = read_results(out)
-    assert_dics_equal(results.dics, dics)  # the network's class comes back as DICEstimate.firing_class
+    assert_dics_equal(results.dics, dics)  # the network's class comes back as DICEstimate.network_class
     frame = results.population_outcomes.set_index("unit_id")
     assert list(frame.index) == [0, 1, 3]
     assert frame.loc[0, "validation_status"] == "ok"
@@ -390,7 +390,7 @@ def test_per_unit_results_are_mirrored_on_units(source, dics, populations, stati
 
 def test_mirror_covers_units_left_out_and_g_f(source, tmp_path):
     some = DICEstimate(unit_ids=(3, 1), model_name="stg", threshold=-51.0, g_s=[2.0, -1.0], g_u=[5.0, 6.0],
-                       g_s_std=[0.1, 0.2], g_u_std=[0.2, 0.3], firing_class=("spiking", "bursting"),
+                       g_s_std=[0.1, 0.2], g_u_std=[0.2, 0.3], network_class=("spiking", "bursting"),
                        out_of_distribution=[False, True], status=("ok", "ok"), g_f=[-4.5, -5.0], g_f_std=[0.3, 0.4])
     columns = _units_columns(write_results(source, tmp_path / "some.nwb", dics=some))
     np.testing.assert_array_equal(columns["dicpop_g_f"][1], [np.nan, -5.0, np.nan, -4.5])
@@ -699,8 +699,8 @@ def test_frozen_0_1_0_file_reads(tmp_path):
     assert results.provenance["software_version"] == "0.1.0"
     assert read_spike_trains(path).n_spikes.tolist() == expected["n_spikes"]
     # 0.1.0 stored the network's class as "firing_class": it is read as the network's class
-    assert results.dics.firing_class[1] == "silent"
-    assert set(results.dics.firing_class) <= {"spiking", "bursting", "silent"}
+    assert results.dics.network_class[1] == "silent"
+    assert set(results.dics.network_class) <= {"spiking", "bursting", "silent"}
     assert results.population_outcomes is None  # no validation columns in 0.1.0
 
 
@@ -730,7 +730,7 @@ def test_frozen_0_2_0_file_reads(tmp_path):
     assert results.dics.unit_ids == tuple(expected["dics"]["unit_ids"])
     np.testing.assert_array_equal(results.dics.g_s, np.array(expected["dics"]["g_s"], dtype=float))
     np.testing.assert_array_equal(results.dics.g_f, np.array(expected["dics"]["g_f"], dtype=float))
-    assert results.dics.firing_class == tuple(expected["dics"]["network_class"])
+    assert results.dics.network_class == tuple(expected["dics"]["network_class"])
     for population, values in zip(results.populations, expected["populations"], strict=True):
         assert population.unit_id == values["unit_id"]
         assert population.compensating_set == tuple(values["compensating_set"])
@@ -762,7 +762,7 @@ def _given_dics_result(model: str = "stg") -> ndp.NeuromodulationResult:
     """An analysis of given DICs (no trains: no windows, no statistics) that detects a change."""
     def estimate(g_s: float, g_u: float) -> DICEstimate:
         return DICEstimate(unit_ids=(0,), model_name=model, threshold=ndp.get_model(model).threshold, g_s=[g_s],
-                           g_u=[g_u], g_s_std=[0.3], g_u_std=[0.3], firing_class=("bursting",),
+                           g_u=[g_u], g_s_std=[0.3], g_u_std=[0.3], network_class=("bursting",),
                            out_of_distribution=[False], status=("ok",))
 
     return ndp.analyze_neuromodulation(estimate(-4.0, 5.0), estimate(-4.0, 8.0), model=model, n_models=20,

@@ -75,7 +75,7 @@ def test_summary_names_both_classes_and_the_population_g_f(recording, weights):
     summary = result.summary.set_index("unit_id")
     statistics = result.statistics.set_index("unit_id")
     assert summary["firing_class"].tolist() == statistics["firing_class"].tolist()  # the ISI-CV rule
-    assert summary["network_class"].tolist() == list(result.dics.firing_class)  # the network's
+    assert summary["network_class"].tolist() == list(result.dics.network_class)  # the network's
     assert "g_f" not in summary  # the network does not infer it
     for population in result.populations:
         assert summary.loc[population.unit_id, "g_f_population"] == pytest.approx(population.dics[:, 0].mean())

@@ -11,6 +11,8 @@ between any two (disjoint) windows.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +42,12 @@ class DICTrajectory:
         Window bounds in seconds.
     g_s, g_u, g_s_std, g_u_std : ndarray of float, shape (n_windows,)
         Inferred DICs and their one-sigma uncertainty (NaN where ``status`` is not "ok").
-    firing_class : tuple of str
+    network_class : tuple of str
+        The network's class of each window's train ("spiking" or "bursting"; "silent" where
+        the window has too few spikes), as :attr:`DICEstimate.network_class
+        <nwb_dicpop.DICEstimate.network_class>`.  Called ``firing_class`` before; that name
+        still works but warns (``DeprecationWarning``): ``firing_class`` now means only the
+        class by the ISI-CV rule of :func:`~nwb_dicpop.compute_spike_statistics`.
     n_spikes : ndarray of int, shape (n_windows,)
     status : tuple of str
         "ok", or why the window has no estimate ("too few spikes").
@@ -66,7 +73,7 @@ class DICTrajectory:
     g_u: np.ndarray
     g_s_std: np.ndarray
     g_u_std: np.ndarray
-    firing_class: tuple[str, ...]
+    network_class: tuple[str, ...]
     n_spikes: np.ndarray
     status: tuple[str, ...]
     conductance_names: tuple[str, ...]
@@ -75,6 +82,12 @@ class DICTrajectory:
     compensating_sets: tuple[tuple[str, ...], ...]
     spiketrain: np.ndarray
     recording_window: tuple[float, float]
+
+    @property
+    def firing_class(self) -> tuple[str, ...]:
+        """Deprecated name of :attr:`network_class` (the network's class, not the ISI-CV rule's)."""
+        warnings.warn(_OLD_CLASS_NAME, DeprecationWarning, stacklevel=2)
+        return self.network_class
 
     @property
     def times(self) -> np.ndarray:
@@ -87,13 +100,13 @@ class DICTrajectory:
         return int(self.t_start.size)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per window: bounds, centre, DICs, uncertainty, class, spikes, status."""
+        """One row per window: bounds, centre, DICs, uncertainty, ``network_class``, spikes, status."""
         import pandas as pd
 
         return pd.DataFrame({
             "t_start": self.t_start, "t_stop": self.t_stop, "time": self.times, "g_s": self.g_s,
             "g_u": self.g_u, "g_s_std": self.g_s_std, "g_u_std": self.g_u_std,
-            "firing_class": list(self.firing_class), "n_spikes": self.n_spikes, "status": list(self.status),
+            "network_class": list(self.network_class), "n_spikes": self.n_spikes, "status": list(self.status),
             "fraction_moved": self.moved.mean(axis=1),
         })
 
@@ -122,6 +135,29 @@ class DICTrajectory:
             f"DICTrajectory(model={self.model_name!r}, {self.n_windows} windows ({ok} with DICs), "
             f"{self.conductances.shape[1]} members)"
         )
+
+
+_OLD_CLASS_NAME = (
+    "DICTrajectory.firing_class was renamed network_class (the network's class of each window); "
+    "`firing_class` now means only the class by the ISI-CV rule of compute_spike_statistics. "
+    "Use network_class."
+)
+_TRAJECTORY_INIT = DICTrajectory.__init__
+
+
+@functools.wraps(_TRAJECTORY_INIT)
+def _trajectory_init(self: DICTrajectory, *args: Any, firing_class: Any = None, **kwargs: Any) -> None:
+    """The dataclass constructor, also accepting the old keyword ``firing_class`` (deprecated)."""
+    if firing_class is not None:
+        if "network_class" in kwargs or len(args) > 7:
+            msg = "Pass the network's class once, as `network_class` (`firing_class` is its old name)."
+            raise TypeError(msg)
+        warnings.warn(_OLD_CLASS_NAME, DeprecationWarning, stacklevel=2)
+        kwargs["network_class"] = firing_class
+    _TRAJECTORY_INIT(self, *args, **kwargs)
+
+
+DICTrajectory.__init__ = _trajectory_init  # type: ignore[method-assign]
 
 
 def track_dics(
@@ -233,7 +269,7 @@ def track_dics(
         paths[i], moved[i], sets[i] = current, ok, pair
     return DICTrajectory(
         model_name=spec.name, t_start=starts, t_stop=stops, g_s=g_s, g_u=g_u, g_s_std=s_std, g_u_std=u_std,
-        firing_class=tuple(classes), n_spikes=counts, status=tuple(status),
+        network_class=tuple(classes), n_spikes=counts, status=tuple(status),
         conductance_names=spec.conductance_names, conductances=paths, moved=moved,
         compensating_sets=tuple(sets), spiketrain=np.asarray(train.times),
         recording_window=(float(train.t_start), float(train.t_stop)),

@@ -22,7 +22,7 @@ RANKING_COLUMNS = ["subset", "rank", "log_bayes_factor", "cost", "feasible_fract
                    "tie_reason"]
 """Columns of the ranking the table shows (``rank`` only for a detectable change,
 ``reproduced_fraction`` only with validation)."""
-TRAJECTORY_COLUMNS = ["t_start", "t_stop", "g_s", "g_s_std", "g_u", "g_u_std", "firing_class", "n_spikes",
+TRAJECTORY_COLUMNS = ["t_start", "t_stop", "g_s", "g_s_std", "g_u", "g_u_std", "network_class", "n_spikes",
                       "status", "fraction_moved"]
 
 
