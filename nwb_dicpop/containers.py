@@ -9,6 +9,7 @@ conductances in mS/cm^2, DICs dimensionless (normalised by the leak conductance)
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import warnings
@@ -730,27 +731,34 @@ class DICEstimate:
         )
 
 
+def accept_old_class_keyword(cls: type, message: str) -> None:
+    """Let the dataclass ``cls`` accept its field ``network_class`` under the old name ``firing_class``.
+
+    The old keyword warns with ``message`` (``DeprecationWarning``); passing the class twice
+    (as ``network_class``, by keyword or position, and as ``firing_class``) is a ``TypeError``.
+    """
+    init = cls.__init__
+    position = [f.name for f in dataclasses.fields(cls) if f.init].index("network_class")
+
+    @functools.wraps(init)
+    def accepting_init(self: Any, *args: Any, firing_class: Any = None, **kwargs: Any) -> None:
+        if firing_class is not None:
+            if "network_class" in kwargs or len(args) > position:
+                msg = "Pass the network's class once, as `network_class` (`firing_class` is its old name)."
+                raise TypeError(msg)
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            kwargs["network_class"] = firing_class
+        init(self, *args, **kwargs)
+
+    cls.__init__ = accepting_init  # type: ignore[method-assign]
+
+
 _OLD_CLASS_NAME = (
     "DICEstimate.firing_class was renamed network_class (the network's class of each train); "
     "`firing_class` now means only the class by the ISI-CV rule of compute_spike_statistics. "
     "Use network_class."
 )
-_DICESTIMATE_INIT = DICEstimate.__init__
-
-
-@functools.wraps(_DICESTIMATE_INIT)
-def _dicestimate_init(self: DICEstimate, *args: Any, firing_class: Any = None, **kwargs: Any) -> None:
-    """The dataclass constructor, also accepting the old keyword ``firing_class`` (deprecated)."""
-    if firing_class is not None:
-        if "network_class" in kwargs or len(args) > 7:
-            msg = "Pass the network's class once, as `network_class` (`firing_class` is its old name)."
-            raise TypeError(msg)
-        warnings.warn(_OLD_CLASS_NAME, DeprecationWarning, stacklevel=2)
-        kwargs["network_class"] = firing_class
-    _DICESTIMATE_INIT(self, *args, **kwargs)
-
-
-DICEstimate.__init__ = _dicestimate_init  # type: ignore[method-assign]
+accept_old_class_keyword(DICEstimate, _OLD_CLASS_NAME)
 
 
 @dataclass(frozen=True, slots=True)

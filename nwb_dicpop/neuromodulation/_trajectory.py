@@ -11,7 +11,6 @@ between any two (disjoint) windows.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nwb_dicpop._validation import check_positive, normalize_rng
-from nwb_dicpop.containers import SpikeTrains
+from nwb_dicpop.containers import SpikeTrains, accept_old_class_keyword
 from nwb_dicpop.models import NeuronModel, get_model
 from nwb_dicpop.neuromodulation._inputs import MIN_SPIKES, train_from_value
 
@@ -142,22 +141,7 @@ _OLD_CLASS_NAME = (
     "`firing_class` now means only the class by the ISI-CV rule of compute_spike_statistics. "
     "Use network_class."
 )
-_TRAJECTORY_INIT = DICTrajectory.__init__
-
-
-@functools.wraps(_TRAJECTORY_INIT)
-def _trajectory_init(self: DICTrajectory, *args: Any, firing_class: Any = None, **kwargs: Any) -> None:
-    """The dataclass constructor, also accepting the old keyword ``firing_class`` (deprecated)."""
-    if firing_class is not None:
-        if "network_class" in kwargs or len(args) > 7:
-            msg = "Pass the network's class once, as `network_class` (`firing_class` is its old name)."
-            raise TypeError(msg)
-        warnings.warn(_OLD_CLASS_NAME, DeprecationWarning, stacklevel=2)
-        kwargs["network_class"] = firing_class
-    _TRAJECTORY_INIT(self, *args, **kwargs)
-
-
-DICTrajectory.__init__ = _trajectory_init  # type: ignore[method-assign]
+accept_old_class_keyword(DICTrajectory, _OLD_CLASS_NAME)
 
 
 def track_dics(
