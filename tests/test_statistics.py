@@ -146,3 +146,33 @@ def test_inputs_are_not_modified():
     copy = times.copy()
     ndp.compute_spike_statistics([times])
     np.testing.assert_array_equal(times, copy)
+
+
+@pytest.mark.parametrize("tau", [0.002, 0.05, 1.0])
+def test_van_rossum_distance_matches_elephant(tau):
+    """The numpy van Rossum distance is Elephant's, with its normalisation, for trains of every
+    size (empty, one spike, bursts, long dense trains whose pairs are evaluated in blocks)."""
+    from nwb_dicpop import statistics
+    from nwb_dicpop.statistics import van_rossum_distance, van_rossum_distances
+
+    rng = np.random.default_rng(3)
+    trains = [np.zeros(0), np.array([0.5]), np.sort(rng.uniform(0, 2, 7)), np.sort(rng.uniform(0, 2, 40)),
+              np.concatenate([k + np.arange(5) * 0.01 for k in np.arange(0, 2, 0.4)]), np.sort(rng.uniform(0, 2, 900))]
+    for i, a in enumerate(trains):
+        for b in trains[i:]:
+            oracle = van_rossum_distances([a, b, np.zeros(0)], tau=tau, t_stop=3.0)
+            distance, norm = van_rossum_distance(b[::-1], a, tau=tau)  # order of the spikes does not matter
+            assert distance == pytest.approx(oracle[0, 1], rel=1e-9, abs=1e-7 * norm)
+            assert norm == pytest.approx(np.hypot(oracle[0, 2], oracle[1, 2]), rel=1e-12)
+    # the block size does not change the sums
+    long = trains[-1]
+    whole = van_rossum_distance(long, long + 0.001, tau=tau)
+    budget = statistics._PAIRS_PER_BLOCK
+    try:
+        statistics._PAIRS_PER_BLOCK = 97
+        blocked = van_rossum_distance(long, long + 0.001, tau=tau)
+        assert blocked[0] == pytest.approx(whole[0], rel=1e-9, abs=1e-7 * whole[1])  # rounding of the sums only
+        assert blocked[1] == pytest.approx(whole[1], rel=1e-12)
+    finally:
+        statistics._PAIRS_PER_BLOCK = budget
+    assert van_rossum_distance(np.array([1.0]), np.zeros(0), tau=tau) == pytest.approx((1.0, 1.0))
