@@ -256,7 +256,9 @@ def generate_spiking_population(
     members = _Members(conductances=g, targets=np.broadcast_to(goal, (g.shape[0], 2)))
     origin = _Origin(target_mean=goal, target_std=np.zeros(2), compensating_set=tuple(recipe.compensating),
                      n_iterations=1, n_rejected=0, seed=seed_of(rng), unit_id=None)
-    return _population(spec, kernel, members, origin, thresholds=True)
+    from nwb_dicpop.dics import find_threshold
+
+    return _population(spec, kernel, members, origin, threshold=find_threshold(spec, g).voltage)
 
 
 # --------------------------------------------------------------------------- choice of set
@@ -573,7 +575,19 @@ def _generate(
             if job.drawn >= max_draws:
                 raise UnreachableTargetError(_unreachable_message(spec, job))
         _draw_round(spec, kernel, active, settings)
-    return [_population(spec, kernel, job.members(), job.origin(seed), thresholds=thresholds) for job in jobs]
+    members = [job.members() for job in jobs]
+    voltages: list[np.ndarray | None] = [None] * len(jobs)
+    if thresholds and jobs:
+        # one vectorised threshold search for every member of every target (posterior draws
+        # give one target per member: a search per target would cost ~2 ms per member)
+        from nwb_dicpop.dics import find_threshold
+
+        found = find_threshold(spec, np.concatenate([m.conductances for m in members])).voltage
+        voltages = np.split(found, np.cumsum([m.conductances.shape[0] for m in members])[:-1])
+    return [
+        _population(spec, kernel, m, job.origin(seed), threshold=v)
+        for job, m, v in zip(jobs, members, voltages, strict=True)
+    ]
 
 
 def _pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -638,8 +652,9 @@ def _draw_round(spec: NeuronModel, kernel: ModelKernel, jobs: list[_Job], settin
 
 
 def _population(
-    spec: NeuronModel, kernel: ModelKernel, members: _Members, origin: _Origin, *, thresholds: bool
+    spec: NeuronModel, kernel: ModelKernel, members: _Members, origin: _Origin, *, threshold: np.ndarray | None
 ) -> Population:
+    """A Population of ``members``; ``threshold``: each member's ``V_th`` (NaN for all when None)."""
     g = members.conductances
     dics = members.dics
     if dics is None:
@@ -647,12 +662,7 @@ def _population(
     residual = members.residual
     if residual is None:
         residual = np.linalg.norm(dics[:, 1:] - members.targets, axis=1)
-    if thresholds:
-        from nwb_dicpop.dics import find_threshold
-
-        v_th = find_threshold(spec, g).voltage
-    else:
-        v_th = np.full(g.shape[0], np.nan)
+    v_th = np.full(g.shape[0], np.nan) if threshold is None else threshold
     return Population(
         model_name=spec.name,
         conductance_names=spec.conductance_names,

@@ -108,7 +108,7 @@ def simulate_population(
         Time in seconds simulated and discarded before the recorded window (default 2 s;
         any value >= 0).
     dt : float, optional
-        Integration step in seconds (default: the model's ``simulation.dt``, 0.05 ms for STG
+        Integration step in seconds (default: the model's ``simulation.dt``, 0.1 ms for STG
         and 0.025 ms for DA, when ``method`` is the model's own; at most :func:`max_dt`).
     noise_sigma : float
         Standard deviation (uA/cm^2) of the white Gaussian current drawn on the model's noise

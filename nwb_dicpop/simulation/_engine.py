@@ -75,10 +75,10 @@ __all__ = [
     "simulator_version",
 ]
 
-MAX_DT = 5e-5
-"""Largest accepted step in seconds (0.05 ms); larger steps lose the 2 % fidelity.  Explicit
-methods are further limited by their stability bound on the fastest gate (see
-:func:`max_dt`)."""
+MAX_DT = 1e-4
+"""Largest accepted step in seconds (0.1 ms, the STG model's step with ``rush_larsen2``); larger
+steps lose the 2 % fidelity to the BDF reference (``docs/scaling.md``).  Explicit methods are
+further limited by their stability bound on the fastest gate (see :func:`max_dt`)."""
 FALLBACK_DT = 2.5e-5
 """Default step (s) when ``method`` differs from the model's own method
 (``model.simulation.method``); further capped by :func:`max_dt`."""
@@ -470,11 +470,17 @@ def _run_group(
         voltage_monitor.active = False
         objects.append(voltage_monitor)
     network = b2.Network(*objects)
-    if transient > 0:
+    if voltage_monitor is not None and transient > 0:
         network.run(transient * b2.second, namespace={})
-    if voltage_monitor is not None:
         voltage_monitor.active = True
-    network.run(duration * b2.second, namespace={})
+        network.run(duration * b2.second, namespace={})
+    else:
+        # one run when no voltage is recorded: the same steps, and Brian2's start of a run (a
+        # full garbage collection among others) paid once; transient spikes are dropped below
+        if voltage_monitor is not None:
+            voltage_monitor.active = True
+        end = _clock_steps(_clock_steps(transient, dt) * dt + duration, dt)  # the steps of two runs
+        network.run(end * dt * b2.second, namespace={})
     diverged = ~np.isfinite(np.asarray(group.v[:] / b2.mV))
     trains = spikes.spike_trains()
     confirmed = np.asarray(group.not_refractory[:]) | (np.asarray(group.v[:] / b2.mV) <= SPIKE_RESET)
@@ -490,6 +496,15 @@ def _run_group(
     if voltage_monitor is not None:
         voltage = np.asarray(voltage_monitor.v / b2.mV)
     return out, voltage, diverged
+
+
+def _clock_steps(target: float, dt: float) -> int:
+    """The step at which a Brian2 run to ``target`` seconds ends (Brian2's rule: the nearest step
+    when within 0.01 % of ``dt``, else the next one)."""
+    nearest = round(target / dt)
+    if abs(nearest * dt - target) <= 1e-4 * dt:
+        return int(nearest)
+    return int(np.ceil(target / dt))
 
 
 def _evaluate_frozen(dynamics: Any, name: str, initial: np.ndarray) -> float:
