@@ -474,7 +474,7 @@ def test_rush_larsen_advances_markov_states_together():
     """The ERG Markov states of the DA model exchange occupancy at rates that become fast during
     a spike; advanced one state at a time (the others held) the second-order Rush-Larsen method
     drifted by about 3 % in firing rate at 0.05 ms, advanced together it agrees with rk4."""
-    conductances = np.array([EXAMPLE_NEURONS["da_spiking"][1]] + random_members("da", 6, seed=5).tolist())
+    conductances = np.array([EXAMPLE_NEURONS["da_spiking"][1], *random_members("da", 6, seed=5).tolist()])
     exact = ndp.simulate_population(conductances, model="da", duration=2.0, transient=1.0)  # rk4, 0.025 ms
     fast = ndp.simulate_population(conductances, model="da", duration=2.0, transient=1.0, method="rush_larsen2",
                                    dt=5e-5)
