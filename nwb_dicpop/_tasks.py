@@ -64,6 +64,7 @@ __all__ = [
     "select_units",
     "take_members",
     "target_estimate",
+    "warm_up",
 ]
 
 MEMBERS_PER_TASK = 2000
@@ -760,3 +761,17 @@ def _outcome(task: BatchTask, row: int, outcome: UnitOutcome, unit: _Rounds) -> 
     status, reason = ("ok", "") if n_kept == n_models else ("partial", f"{n_kept} of {n_models} members: {found}")
     return dataclasses.replace(outcome, status=status, reason=reason, population=population, validation=validation,
                                **counts)
+
+
+def warm_up(model: Any) -> None:
+    """Load what the first simulation of ``model`` needs in this process: Brian2, the model's
+    generated code and its compiled modules (compiled now when the cache lacks them).
+
+    The pipeline runs it on every Dask worker while it reads the recording and infers the
+    DICs, so that the workers' first tasks do not pay for it."""
+    from nwb_dicpop.compensation import generate_spiking_population
+    from nwb_dicpop.simulation import simulate_population
+
+    spec = get_model(model)
+    population = generate_spiking_population(spec, n_models=1, rng=0)
+    simulate_population(population, duration=5 * spec.simulation.dt, transient=0.0)

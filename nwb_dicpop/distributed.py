@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["check_scheduler", "map_tasks", "open_client"]
+__all__ = ["check_scheduler", "map_tasks", "open_client", "submit_to_every_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +206,18 @@ def map_tasks(
                 progress(done, total)
         log.info("ran %d tasks on %s", total, scheduler)
         return results
+
+
+def submit_to_every_worker(client: Any, func: Callable[..., Any], *args: Any) -> list[Any]:
+    """Start ``func(*args)`` once on each worker of ``client`` and return at once.
+
+    Used to load code on the workers (imports, generated model code, compiled modules) while
+    the caller does other work; tasks submitted later queue behind it on each worker.
+
+    Returns
+    -------
+    list of distributed.Future
+        One per worker; keep them until the work that needs the workers is done.
+    """
+    workers = list(client.scheduler_info().get("workers", {}))
+    return [client.submit(func, *args, workers=[w], allow_other_workers=False, pure=False) for w in workers]

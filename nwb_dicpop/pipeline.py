@@ -43,6 +43,7 @@ from nwb_dicpop._tasks import (
     ValidationBudget,
     batch_tasks,
     run_batch,
+    warm_up,
 )
 from nwb_dicpop._validation import check_positive
 from nwb_dicpop.compensation import unit_seed
@@ -255,7 +256,7 @@ def run_pipeline(
     """
     import pandas as pd
 
-    from nwb_dicpop.distributed import map_tasks
+    from nwb_dicpop.distributed import map_tasks, open_client, submit_to_every_worker
     from nwb_dicpop.inference.predict import infer_dics
     from nwb_dicpop.statistics import compute_spike_statistics
     from nwb_dicpop.validation import validation_window
@@ -270,38 +271,44 @@ def run_pipeline(
     population_settings = PopulationSettings(n_models=n_models, seed=seed, uncertainty_scale=uncertainty_scale)
     budget = ValidationBudget(max_rounds=max_rounds, simulation_budget=simulation_budget, rule=validation_rule)
     output_path = _check_output(source, output, overwrite=overwrite) if write else None
-    if isinstance(source, SpikeTrains):
-        spikes = source
-        source_name = source.source or "SpikeTrains"
-    else:
-        spikes = read_recording(source, unit_ids=unit_ids, where=where, window=window, epoch=epoch,
-                                time_unit=time_unit, sort=sort)
-        source_name = str(source)
-    statistics = compute_spike_statistics(spikes).reset_index()
-    dics = infer_dics(spikes, model=spec.name, weights=weights)
-    windows = None
-    observed = None
-    if validate:
-        windows = []
-        for i in range(spikes.n_units):
-            own_duration, own_transient = validation_window(float(spikes.t_stop[i] - spikes.t_start[i]), spec)
-            windows.append(SimulationWindow(duration=float(own_duration if duration is None else duration),
-                                            transient=float(own_transient if transient is None else transient)))
-        observed = [spikes.times[i] - spikes.t_start[i] for i in range(spikes.n_units)]
-    tasks = batch_tasks(dics, population_settings, observed=observed, validation=windows,
-                        budget=budget if validate else None, distributed=scheduler is not None)
-    sizes = [task.n_populations for task in tasks]
-    report = None
-    on_result = None
-    work: Any = run_batch
-    if progress is not None and validate:
-        counts = _SimulationProgress(progress, [n_models * int(np.count_nonzero(t.estimate.ok)) for t in tasks])
-        on_result = counts.finished
-        if scheduler is None:  # in this process: counts as each simulation ends
-            work = counts.runner()
-    elif progress is not None and sum(sizes):
-        report = lambda done, total: progress("units", sum(sizes[:done]), sum(sizes))
-    batches = map_tasks(work, tasks, scheduler=scheduler, progress=report, on_result=on_result)
+    with contextlib.ExitStack() as stack:
+        client = None if scheduler is None else stack.enter_context(open_client(scheduler))
+        # the workers load Brian2 and the model's code while this process reads and infers
+        # (the futures are held until the tasks are done: a released one could be cancelled)
+        warming = submit_to_every_worker(client, warm_up, spec) if client is not None and validate else []
+        if isinstance(source, SpikeTrains):
+            spikes = source
+            source_name = source.source or "SpikeTrains"
+        else:
+            spikes = read_recording(source, unit_ids=unit_ids, where=where, window=window, epoch=epoch,
+                                    time_unit=time_unit, sort=sort)
+            source_name = str(source)
+        statistics = compute_spike_statistics(spikes).reset_index()
+        dics = infer_dics(spikes, model=spec.name, weights=weights)
+        windows = None
+        observed = None
+        if validate:
+            windows = []
+            for i in range(spikes.n_units):
+                own_duration, own_transient = validation_window(float(spikes.t_stop[i] - spikes.t_start[i]), spec)
+                windows.append(SimulationWindow(duration=float(own_duration if duration is None else duration),
+                                                transient=float(own_transient if transient is None else transient)))
+            observed = [spikes.times[i] - spikes.t_start[i] for i in range(spikes.n_units)]
+        tasks = batch_tasks(dics, population_settings, observed=observed, validation=windows,
+                            budget=budget if validate else None, distributed=scheduler is not None)
+        sizes = [task.n_populations for task in tasks]
+        report = None
+        on_result = None
+        work: Any = run_batch
+        if progress is not None and validate:
+            counts = _SimulationProgress(progress, [n_models * int(np.count_nonzero(t.estimate.ok)) for t in tasks])
+            on_result = counts.finished
+            if scheduler is None:  # in this process: counts as each simulation ends
+                work = counts.runner()
+        elif progress is not None and sum(sizes):
+            report = lambda done, total: progress("units", sum(sizes[:done]), sum(sizes))
+        batches = map_tasks(work, tasks, scheduler=client, progress=report, on_result=on_result)
+        del warming
     outcomes = {o.unit_id: o for batch in batches for o in batch}
     summary = _summary(spikes, statistics, dics, outcomes)
     populations = tuple(o.population for o in outcomes.values() if o.population is not None)
