@@ -113,16 +113,24 @@ def open_client(scheduler: Any, *, n_workers: int | None = None) -> Any:
         return
     if scheduler == "local":
         workers = n_workers or max(1, min(os.cpu_count() or 1, 2))
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-            host="127.0.0.1", silence_logs=logging.ERROR,
-        )
-        client = Client(cluster)
+        # the cluster's start and stop notices (scheduler, nanny, dashboard) are not the user's
+        # business: only its errors are shown
+        quiet = logging.getLogger("distributed")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
         try:
-            yield client
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                host="127.0.0.1", silence_logs=logging.ERROR,
+            )
+            client = Client(cluster)
+            try:
+                yield client
+            finally:
+                client.close()
+                cluster.close()
         finally:
-            client.close()
-            cluster.close()
+            quiet.setLevel(level)
         return
     if not isinstance(scheduler, str) or "://" not in scheduler:
         msg = (
