@@ -481,3 +481,21 @@ def test_rush_larsen_advances_markov_states_together():
     report = compare_trains(list(exact.spike_times), list(fast.spike_times), duration=2.0)
     assert report["same_class"].all(), report.to_string()
     assert (report["max_error"] <= 0.01).mean() >= 0.85, report.to_string()
+
+
+@pytest.mark.slow
+def test_later_simulations_reuse_the_compiled_code(stg_population, tmp_path, monkeypatch):
+    """Brian2 names a run's code objects after the objects still alive; a run whose objects are
+    kept past the next run's start gets other names, hence other code, and compiles again
+    (a garbage-collection shortcut once cost a second 20 s compile in every fresh process).
+    An empty cache, so that the first run compiles (about 20 s)."""
+    from nwb_dicpop.simulation._targets import cache_dir, resolve_target
+
+    if resolve_target("auto") != "cython":
+        pytest.skip("no compiler: nothing is compiled")
+    monkeypatch.setenv("NWB_DICPOP_CACHE_DIR", str(tmp_path))
+    ndp.simulate_population(stg_population, duration=0.01, transient=0.0)
+    compiled = set(cache_dir().glob("*.so")) | set(cache_dir().glob("*.pyd"))
+    for _ in range(2):
+        ndp.simulate_population(stg_population, duration=0.01, transient=0.0)
+    assert set(cache_dir().glob("*.so")) | set(cache_dir().glob("*.pyd")) == compiled

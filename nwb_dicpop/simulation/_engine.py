@@ -15,10 +15,8 @@ dropped).
 
 from __future__ import annotations
 
-import gc
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -472,18 +470,17 @@ def _run_group(
         voltage_monitor.active = False
         objects.append(voltage_monitor)
     network = b2.Network(*objects)
-    with _frozen_heap():
-        if voltage_monitor is not None and transient > 0:
-            network.run(transient * b2.second, namespace={})
+    if voltage_monitor is not None and transient > 0:
+        network.run(transient * b2.second, namespace={})
+        voltage_monitor.active = True
+        network.run(duration * b2.second, namespace={})
+    else:
+        # one run when no voltage is recorded: the same steps, and Brian2's start of a run (a
+        # full garbage collection among others) paid once; transient spikes are dropped below
+        if voltage_monitor is not None:
             voltage_monitor.active = True
-            network.run(duration * b2.second, namespace={})
-        else:
-            # one run when no voltage is recorded: the same steps, and Brian2's start of a run
-            # paid once; transient spikes are dropped below
-            if voltage_monitor is not None:
-                voltage_monitor.active = True
-            end = _clock_steps(_clock_steps(transient, dt) * dt + duration, dt)  # the steps of two runs
-            network.run(end * dt * b2.second, namespace={})
+        end = _clock_steps(_clock_steps(transient, dt) * dt + duration, dt)  # the steps of two runs
+        network.run(end * dt * b2.second, namespace={})
     diverged = ~np.isfinite(np.asarray(group.v[:] / b2.mV))
     trains = spikes.spike_trains()
     confirmed = np.asarray(group.not_refractory[:]) | (np.asarray(group.v[:] / b2.mV) <= SPIKE_RESET)
@@ -499,19 +496,6 @@ def _run_group(
     if voltage_monitor is not None:
         voltage = np.asarray(voltage_monitor.v / b2.mV)
     return out, voltage, diverged
-
-
-@contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Brian2 starts every run with a full garbage collection (to warn about objects left out of
-    a network); it scans every object of the process, 0.1 to 0.2 s once torch and pynwb are
-    loaded.  The objects that exist before the run are set aside meanwhile (``gc.freeze``), so
-    that it scans only the new ones; they are handed back to the collector afterwards."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _clock_steps(target: float, dt: float) -> int:
