@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -124,9 +125,11 @@ def cli_main(args: argparse.Namespace) -> None:
                                       n_models=args.n_models, workers=workers, source=source, cache=cache)
                 simulated = sum(int(u.get("n_simulated", 0) or 0) for u in units)
                 complete = sum(u.get("status") == "ok" for u in units)
+                statuses = dict(Counter(str(u.get("status")) for u in units))
                 rows.append((name, workers, wall, simulated, complete, len(units)))
                 print(f"  {name:<22} --workers {workers}: {wall:7.1f} s, {complete} of {len(units)} units with "
-                      f"{args.n_models} valid members, {simulated} members simulated", flush=True)
+                      f"{args.n_models} valid members, {simulated} members simulated; statuses {statuses}",
+                      flush=True)
         print(f"\n{'package':<22}{'workers':>8}{'wall':>10}{'members':>9}{'units ok':>10}")
         for name, workers, wall, simulated, complete, n in rows:
             print(f"{name:<22}{workers:>8}{wall:9.1f}s{simulated:>9}{complete:>6}/{n}")
