@@ -7,9 +7,9 @@ the same input gives the same trains and the same mistake the same message (the 
 written in :mod:`nwb_dicpop.containers`, next to the container they protect).  It lives here
 because this module is the package's Neo/Elephant boundary: Neo, quantities and Elephant are
 imported here only (Neo objects are recognised without importing Neo), by the front door,
-:func:`to_neo`, :func:`read_neo_file` (for :func:`~nwb_dicpop.read_spike_trains`) and
-:func:`van_rossum_distances` (Elephant's van Rossum distance, the oracle of the numpy
-:func:`van_rossum_distance` that :mod:`nwb_dicpop.validation` uses).
+:func:`to_neo` and :func:`read_neo_file` (for :func:`~nwb_dicpop.read_spike_trains`).
+:func:`van_rossum_distance` computes Elephant's van Rossum distance in numpy for
+:mod:`nwb_dicpop.validation`; the tests hold it to Elephant.
 
 :func:`compute_spike_statistics` characterises each train with the interval statistics that
 Elephant defines (coefficient of variation of the inter-spike intervals, CV2, LV) and with the
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +75,6 @@ __all__ = [
     "read_neo_file",
     "to_neo",
     "van_rossum_distance",
-    "van_rossum_distances",
 ]
 
 SILENT, SPIKING, BURSTING = "silent", "spiking", "bursting"
@@ -686,13 +684,15 @@ def _kernel_sum(x: np.ndarray, y: np.ndarray, tau: float) -> float:
     reach = VAN_ROSSUM_CUTOFF * tau
     low = np.searchsorted(x, y - reach, "left")
     counts = np.searchsorted(x, y + reach, "right") - low
+    ends = np.cumsum(counts)  # pairs up to and including each spike of y
     total = 0.0
     start = 0
     while start < y.size:
         # a block of y whose pairs fit the budget (at least one spike of y)
-        stop = start + max(1, int(np.searchsorted(np.cumsum(counts[start:]), _PAIRS_PER_BLOCK, "right")))
+        done = int(ends[start - 1]) if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, done + _PAIRS_PER_BLOCK, "right")))
         block = counts[start:stop]
-        n_pairs = int(block.sum())
+        n_pairs = int(ends[stop - 1]) - done
         if n_pairs:
             rows = np.repeat(np.arange(start, stop), block)
             first = np.cumsum(block) - block  # position of each row's first pair
@@ -731,34 +731,3 @@ def van_rossum_distance(a: np.ndarray, b: np.ndarray, *, tau: float) -> tuple[fl
     own = _kernel_sum(x, x, tau) + _kernel_sum(y, y, tau)
     squared = own - 2.0 * _kernel_sum(x, y, tau)
     return float(np.sqrt(max(squared, 0.0))), float(np.sqrt(own))
-
-
-def van_rossum_distances(trains: Sequence[np.ndarray], *, tau: float, t_stop: float) -> np.ndarray:
-    """Elephant's van Rossum distances between spike trains.
-
-    Parameters
-    ----------
-    trains : sequence of ndarray of float
-        Spike times in seconds, inside ``[0, t_stop]``.
-    tau : float
-        Time constant of the exponential kernel in seconds.
-    t_stop : float
-        End of the trains' common window in seconds.
-
-    Returns
-    -------
-    ndarray of float, shape (n_trains, n_trains)
-        ``elephant.spike_train_dissimilarity.van_rossum_distance`` (units of
-        square-root seconds).
-    """
-    import neo
-    import quantities as pq
-    from elephant.spike_train_dissimilarity import van_rossum_distance
-
-    neo_trains = [
-        neo.SpikeTrain(np.asarray(x, dtype=np.float64) * pq.s, t_start=0.0 * pq.s, t_stop=t_stop * pq.s)
-        for x in trains
-    ]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*van_rossum_distance.*")
-        return np.asarray(van_rossum_distance(neo_trains, time_constant=tau * pq.s), dtype=np.float64)

@@ -467,7 +467,7 @@ def _run_group(
     voltage_monitor = None
     if record.size:
         voltage_monitor = b2.StateMonitor(group, "v", record=record.tolist(), name="voltage", when="end")
-        voltage_monitor.active = False
+        voltage_monitor.active = transient <= 0  # voltage of the recorded window only
         objects.append(voltage_monitor)
     network = b2.Network(*objects)
     if voltage_monitor is not None and transient > 0:
@@ -477,8 +477,6 @@ def _run_group(
     else:
         # one run when no voltage is recorded: the same steps, and Brian2's start of a run (a
         # full garbage collection among others) paid once; transient spikes are dropped below
-        if voltage_monitor is not None:
-            voltage_monitor.active = True
         end = _clock_steps(_clock_steps(transient, dt) * dt + duration, dt)  # the steps of two runs
         network.run(end * dt * b2.second, namespace={})
     diverged = ~np.isfinite(np.asarray(group.v[:] / b2.mV))
